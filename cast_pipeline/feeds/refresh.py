@@ -1,0 +1,126 @@
+"""Refresh one feed: conditional GET, parse, store body + catalog, remember validators and errors.
+
+Why conditional GETs: the ``new_episodes`` sensor polls hundreds of feeds every few minutes; with
+``If-None-Match`` / ``If-Modified-Since`` most polls are a 304 with no body, and we answer from the
+stored catalog without parsing. Servers that ignore validators often send identical bytes; a body
+whose SHA-256 matches the stored one is treated as not modified too.
+
+Write order matters: feed body and catalog first, ``fetch.json`` (with the new validators) last. A
+crash in between leaves old validators next to a new catalog, which only costs one extra download;
+the reverse order could pin a stale catalog behind a 304 forever.
+
+Errors raise :class:`FeedError` naming the URL (the sensor catches them per feed) after recording
+``last_error`` in ``fetch.json``, so ``cast-pipeline feeds`` can show which feeds are failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from cast_pipeline.feeds.catalog import read_feed, read_feed_episodes, write_feed_catalog
+from cast_pipeline.feeds.model import Episode, Feed
+from cast_pipeline.feeds.parse import FeedError, parse_feed
+from cast_pipeline.http import FetchError, fetch
+from cast_pipeline.keys import InvalidKeyError, feed_key
+from cast_pipeline.paths import DataPaths, write_bytes_atomic, write_text_atomic
+from cast_pipeline.settings import Settings
+
+# A whole feed must arrive within this many CAST_HTTP_TIMEOUTs (each read is bounded by one).
+TOTAL_TIMEOUT_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class FeedRefresh:
+    feed_key: str
+    url: str
+    not_modified: bool
+    feed: Feed | None
+    episodes: list[Episode]
+    problems: list[str] = field(default_factory=list)
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def read_fetch_state(paths: DataPaths, feed_key_: str) -> dict[str, Any]:
+    """The feed's ``fetch.json`` (validators, last status, last error); empty when never fetched."""
+    path = paths.feed_fetch_state(feed_key_)
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # missing or unreadable state only costs an unconditional fetch; it is rewritten below
+    return state if isinstance(state, dict) else {}
+
+
+def _write_state(paths: DataPaths, fk: str, state: dict[str, Any]) -> None:
+    write_text_atomic(paths.feed_fetch_state(fk), json.dumps(state, ensure_ascii=False, indent=1))
+
+
+def _fail(paths: DataPaths, fk: str, state: dict[str, Any], url: str, reason: str, now: datetime) -> FeedError:
+    _write_state(paths, fk, {**state, "url": url, "last_error": reason, "last_error_at": now.isoformat()})
+    return FeedError(url, reason)
+
+
+def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.Client | None = None) -> FeedRefresh:
+    """Fetch (conditionally), parse and store the feed registered as ``url``."""
+    try:
+        fk = feed_key(url)
+    except InvalidKeyError as exc:
+        raise FeedError(url, f"not a usable feed URL ({exc}); fix it in the feeds file") from None
+    now = datetime.now(UTC)
+    state = read_fetch_state(paths, fk)
+    have_copy = paths.feed_body(fk).exists() and paths.episodes_catalog(fk).exists()
+    try:
+        result = fetch(
+            url,
+            max_bytes=settings.max_feed_bytes,
+            timeout=settings.http_timeout,
+            user_agent=settings.user_agent,
+            etag=state.get("etag") if have_copy else None,
+            last_modified=state.get("last_modified") if have_copy else None,
+            client=client,
+            limit_hint="CAST_MAX_FEED_BYTES",
+            total_timeout=settings.http_timeout * TOTAL_TIMEOUT_FACTOR,
+        )
+    except FetchError as exc:
+        raise _fail(paths, fk, state, url, exc.reason, now) from exc
+
+    digest = hashlib.sha256(result.body).hexdigest() if not result.not_modified else state.get("sha256")
+    checked = {**state, "url": url, "checked_at": now.isoformat(), "last_error": None, "last_error_at": None}
+    if have_copy and (result.not_modified or digest == state.get("sha256")):
+        episodes = read_feed_episodes(paths, fk)
+        feed = read_feed(paths, fk)
+        etag = result.etag or state.get("etag")
+        last_modified = result.last_modified or state.get("last_modified")
+        _write_state(paths, fk, {**checked, "etag": etag, "last_modified": last_modified, "status": result.status})
+        return FeedRefresh(fk, url, True, feed, episodes, list(state.get("problems") or []), now)
+
+    if result.not_modified:
+        raise _fail(paths, fk, state, url, "HTTP 304 Not Modified to a request without validators", now)
+    try:
+        parsed = parse_feed(result.body, url, base_url=result.final_url)
+    except FeedError as exc:
+        raise _fail(paths, fk, state, url, exc.reason, now) from exc
+    write_bytes_atomic(paths.feed_body(fk), result.body)
+    write_feed_catalog(paths, parsed.feed, parsed.episodes)
+    _write_state(
+        paths,
+        fk,
+        {
+            **checked,
+            "final_url": result.final_url,
+            "status": result.status,
+            "etag": result.etag,
+            "last_modified": result.last_modified,
+            "sha256": digest,
+            "fetched_at": now.isoformat(),
+            "title": parsed.feed.title,
+            "episodes": len(parsed.episodes),
+            "problems": parsed.problems,
+        },
+    )
+    return FeedRefresh(fk, url, False, parsed.feed, parsed.episodes, parsed.problems, now)
