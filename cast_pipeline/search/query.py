@@ -1,0 +1,259 @@
+"""Answering a query: keyword (LanceDB full-text), semantic (vectors), hybrid (both, fused).
+
+Why the online path is LanceDB only: its full-text and vector indexes sit in one table, take the same
+pre-filter (feed, since date) and answer in milliseconds; DuckDB's BM25 was 13x slower on the benchmark
+corpus (see :mod:`cast_pipeline.search.analytics`). At 1M segments a hybrid query, query embedding
+included, took p50 63 ms / p95 90 ms on 2 cores. Filters are applied inside each search (``prefilter``), never after it,
+so a narrow filter still fills the page.
+
+Result rows come in two types: ``episode`` (the query matched an episode's title or description; title
+matches first, users expect them on top) and ``segment`` (a phrase of a transcript, with a timestamp and
+a play URL that starts the audio there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+import pandas as pd
+from lancedb.query import BooleanQuery, FullTextQuery, MatchQuery, MultiMatchQuery, Occur, PhraseQuery
+from lancedb.table import Table
+
+from cast_pipeline.keys import feed_key as feed_key_of_url
+from cast_pipeline.paths import DataPaths
+from cast_pipeline.search import store
+from cast_pipeline.search.embeddings import load_embedder
+from cast_pipeline.search.hybrid import MAX_PER_EPISODE, cap_per_group, overfetch, reciprocal_rank_fusion
+from cast_pipeline.search.indexes import VectorIndexConfig
+from cast_pipeline.search.languages import fts_columns
+from cast_pipeline.search.text import ParsedQuery, contains_phrases, highlight, parse_query, play_url, timestamp
+
+Mode = Literal["hybrid", "keyword", "semantic"]
+MODES: tuple[str, ...] = ("hybrid", "keyword", "semantic")
+MAX_EPISODE_RESULTS = 3
+# Cosine similarity below which a "meaning" match is noise: unrelated phrases score 0.1-0.27 with
+# all-MiniLM-L6-v2, true paraphrases above 0.35 (measured on the test corpus). Other models: pass min_similarity.
+MIN_SIMILARITY = 0.3
+RESULT_COLUMNS = [
+    "result_type", "episode_key", "feed_title", "title", "published", "start", "end", "timestamp", "text",
+    "highlighted", "play_url", "matched_by", "score", "feed_key", "speaker", "segment_index",
+]  # fmt: skip
+_SEGMENT_FIELDS = [
+    "episode_key", "segment_index", "feed_key", "feed_title", "title", "published", "enclosure_url",
+    "start", "end", "speaker", "text",
+]  # fmt: skip
+Hit = dict[str, Any]  # one row from LanceDB plus its "_score"
+_EPISODE_FIELDS = ["episode_key", "feed_key", "feed_title", "title", "description", "published", "enclosure_url"]
+
+
+def _since_filter(since: date | datetime | str | None) -> str | None:
+    if since is None:
+        return None
+    if isinstance(since, str):
+        try:
+            since = datetime.fromisoformat(since.strip())
+        except ValueError:
+            raise ValueError(f"since must be a date such as 2024-01-31, got {since!r}") from None
+    if not isinstance(since, datetime):
+        since = datetime(since.year, since.month, since.day, tzinfo=UTC)
+    since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    return f"published >= TIMESTAMP '{since.strftime('%Y-%m-%dT%H:%M:%S')}Z'"
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _fts_queries(parsed: ParsedQuery, columns: list[str]) -> list[FullTextQuery]:
+    """Full-text queries covering ``columns`` (one per language), each tokenized by its column's index.
+
+    Plain words need one multi-column match; phrases need positions, so one boolean query per column.
+    """
+    if not columns:
+        return []
+    if not parsed.phrases:
+        return [MultiMatchQuery(parsed.text, columns)]
+    queries: list[FullTextQuery] = []
+    for column in columns:
+        clauses: list[tuple[Occur, FullTextQuery]] = [(Occur.MUST, PhraseQuery(p, column)) for p in parsed.phrases]
+        queries.append(BooleanQuery([*clauses, (Occur.SHOULD, MatchQuery(parsed.text, column))]))
+    return queries
+
+
+@dataclass
+class SearchIndex:
+    """The live index opened for reading; cheap to open, reuse it for many queries (benchmarks, a server)."""
+
+    paths: DataPaths
+    manifest: store.Manifest
+    segments: Table
+    episodes: Table
+    vector_config: VectorIndexConfig
+    fts: dict[str, list[str]] = field(default_factory=dict)  # field -> language columns that have an index
+
+    def __post_init__(self) -> None:
+        for table, names in ((self.segments, ("text",)), (self.episodes, ("title", "description"))):
+            indexed = {c for ix in table.list_indices() for c in ix.columns if ix.index_type == "FTS"}
+            for name in names:
+                self.fts[name] = [c for c in fts_columns(name).values() if c in indexed]
+
+    @classmethod
+    def open(cls, paths: DataPaths, vector_config: VectorIndexConfig | None = None) -> SearchIndex:
+        manifest = store.require_manifest(paths)
+        db = store.connect(paths, manifest.generation)
+        segments, episodes = db.open_table(store.SEGMENTS), db.open_table(store.EPISODES)
+        return cls(paths, manifest, segments, episodes, vector_config or VectorIndexConfig())
+
+    def resolve_feeds(self, feed: str) -> list[str]:
+        """Feed keys matching a feed key, title (any case) or URL; ValueError naming known feeds if none."""
+        wanted = feed.strip()
+        conditions = [f"feed_key = {_sql_str(wanted)}", f"lower(feed_title) = {_sql_str(wanted.lower())}"]
+        if "/" in wanted:
+            conditions.append(f"feed_key = {_sql_str(feed_key_of_url(wanted))}")
+        found = self.episodes.search().where(" OR ".join(conditions)).select(["feed_key"]).limit(None).to_arrow()
+        keys = sorted(set(found.column("feed_key").to_pylist()))
+        if not keys:
+            titles = self.episodes.search().select(["feed_title"]).limit(None).to_arrow().column("feed_title")
+            known = ", ".join(sorted(set(map(str, titles.to_pylist())))[:10])
+            raise ValueError(f"no indexed feed matches {feed!r} (by key, title or URL); known feeds: {known}")
+        return keys
+
+    def where(self, feed: str | None, since: date | datetime | str | None) -> str | None:
+        """The SQL pre-filter for ``feed`` and ``since`` (None: no filter)."""
+        parts = []
+        if feed:
+            parts.append("feed_key IN (" + ", ".join(map(_sql_str, self.resolve_feeds(feed))) + ")")
+        if (since_sql := _since_filter(since)) is not None:
+            parts.append(since_sql)
+        return " AND ".join(parts) or None
+
+    def _fts(self, table: Table, field_name: str, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
+        fields = _SEGMENT_FIELDS if table is self.segments else _EPISODE_FIELDS
+        hits: list[Hit] = []
+        for fts_query in _fts_queries(parsed, self.fts[field_name]):
+            q = table.search(fts_query, query_type="fts").select([*fields, "_score"]).limit(k)
+            hits += (q.where(where, prefilter=True) if where else q).to_list()
+        if parsed.phrases:
+            hits = [h for h in hits if contains_phrases(h[field_name], parsed.phrases)]
+        hits.sort(key=lambda h: -h["_score"])  # a row sits in one language column only: no duplicates
+        return hits[:k]
+
+    def keyword_segments(self, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
+        """Top ``k`` segments by BM25 over every language's full-text index."""
+        return self._fts(self.segments, "text", parsed, where, k)
+
+    def semantic_segments(
+        self, vector: Sequence[float], parsed: ParsedQuery, where: str | None, k: int, min_similarity: float
+    ) -> list[Hit]:
+        """Top ``k`` segments by cosine similarity (exact below the ANN threshold, refined above it)."""
+        q = self.segments.search(list(vector), vector_column_name="vector").distance_type("cosine")
+        if self.manifest.vector_index_rows:
+            q = q.nprobes(self.vector_config.nprobes).refine_factor(self.vector_config.refine_factor)
+        q = q.select([*_SEGMENT_FIELDS, "_distance"]).limit(k)
+        hits = (q.where(where, prefilter=True) if where else q).to_list()
+        for h in hits:
+            h["_score"] = 1.0 - float(h.pop("_distance"))
+        hits = [h for h in hits if h["_score"] >= min_similarity]
+        return [h for h in hits if contains_phrases(h["text"], parsed.phrases)] if parsed.phrases else hits
+
+    def episode_matches(self, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
+        """Episodes whose title matches (best first), then those whose description does."""
+        seen: set[str] = set()
+        out = []
+        for field_name in ("title", "description"):
+            for h in self._fts(self.episodes, field_name, parsed, where, k):
+                if h["episode_key"] not in seen:
+                    seen.add(h["episode_key"])
+                    out.append(h)
+        return out[:k]
+
+    def search(
+        self,
+        query: str,
+        *,
+        mode: Mode = "hybrid",
+        feed: str | None = None,
+        since: date | datetime | str | None = None,
+        limit: int = 10,
+        max_per_episode: int = MAX_PER_EPISODE,
+        min_similarity: float = MIN_SIMILARITY,
+    ) -> pd.DataFrame:
+        """See :func:`cast_pipeline.search.search`."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        parsed = parse_query(query)
+        where = self.where(feed, since)
+        k = overfetch(limit)
+        episodes: list[Hit] = []
+        keyword: list[Hit] = []
+        meaning: list[Hit] = []
+        with ThreadPoolExecutor(max_workers=2) as pool:  # full-text searches run while the query is embedded
+            if mode != "semantic":
+                episodes_job = pool.submit(self.episode_matches, parsed, where, min(limit, MAX_EPISODE_RESULTS))
+                keyword_job = pool.submit(self.keyword_segments, parsed, where, k)
+            if mode != "keyword":
+                vector = load_embedder(self.manifest.model).encode([parsed.text])[0]
+                meaning = self.semantic_segments(vector, parsed, where, k, min_similarity)
+            if mode != "semantic":
+                episodes, keyword = episodes_job.result(), keyword_job.result()
+        rows = [_episode_row(h, parsed) for h in episodes]
+        by_key = {_key(h): h for h in [*meaning, *keyword]}
+        fused = reciprocal_rank_fusion([("keyword", list(map(_key, keyword))), ("meaning", list(map(_key, meaning)))])
+        capped = cap_per_group(fused, lambda f: by_key[f.key]["episode_key"], max_per_episode)
+        for f in capped[: max(0, limit - len(rows))]:
+            hit = by_key[f.key]
+            rows.append(_segment_row(hit, parsed, f.matched_by, f.score if mode == "hybrid" else hit["_score"]))
+        frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+        return frame.astype({"segment_index": "Int64", "start": "float64", "end": "float64", "score": "float64"})
+
+
+def _key(hit: Hit) -> tuple[str, int]:
+    return hit["episode_key"], hit["segment_index"]
+
+
+def _published(value: datetime | None) -> pd.Timestamp | None:
+    return None if value is None else pd.Timestamp(value)
+
+
+def _snippet(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def _common(hit: Hit) -> dict[str, Any]:
+    keep = ("episode_key", "feed_title", "title", "feed_key")
+    return {name: hit[name] for name in keep} | {"published": _published(hit["published"])}
+
+
+def _episode_row(hit: Hit, parsed: ParsedQuery) -> dict[str, Any]:
+    snippet = _snippet(hit["description"] or "")
+    marked = highlight(hit["title"], parsed.terms, parsed.phrases)
+    if snippet:
+        marked += " — " + highlight(snippet, parsed.terms, parsed.phrases)
+    return _common(hit) | {
+        "result_type": "episode",
+        "text": snippet or hit["title"],
+        "highlighted": marked,
+        "play_url": play_url(hit["enclosure_url"]),
+        "matched_by": "keyword",
+        "score": float(hit["_score"]),
+    }
+
+
+def _segment_row(hit: Hit, parsed: ParsedQuery, matched_by: str, score: float) -> dict[str, Any]:
+    return _common(hit) | {
+        "result_type": "segment",
+        "start": hit["start"],
+        "end": hit["end"],
+        "timestamp": timestamp(hit["start"]),
+        "text": hit["text"],
+        "highlighted": highlight(hit["text"], parsed.terms, parsed.phrases),
+        "play_url": play_url(hit["enclosure_url"], hit["start"]),
+        "matched_by": matched_by,
+        "score": float(score),
+        "speaker": hit["speaker"],
+        "segment_index": hit["segment_index"],
+    }
