@@ -70,7 +70,10 @@ def connect(
     """A DuckDB connection that never tries to download anything, with ``extensions`` loaded from PyPI packages."""
     config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     con = duckdb.connect(str(database), read_only=read_only, config=config)
-    con.execute("SET enable_progress_bar = false")  # long index builds would otherwise draw bars into logs
+    # Long index builds would otherwise draw bars into logs. Inside Jupyter without ipywidgets DuckDB has
+    # already switched the bar off and refuses to touch the setting at all, so only turn off what is on.
+    if con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (True,):
+        con.execute("SET enable_progress_bar = false")
     for name in extensions:
         con.execute(f"LOAD '{extension_file(name)}'")
     return con

@@ -25,6 +25,11 @@ def test_a_missing_extension_package_is_named_in_the_error() -> None:
         connect(extensions=("nosuchext",))
 
 
+def test_connections_draw_no_progress_bars_into_logs() -> None:
+    con = connect()
+    assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
+
+
 def test_the_snapshot_is_read_only(corpus: DataPaths) -> None:
     con = connect_analytics(corpus)
     with pytest.raises(duckdb.InvalidInputException, match="read-only"):
