@@ -1,0 +1,123 @@
+"""The ``new_episodes`` sensor: registered feeds in, new episode partitions and their runs out.
+
+Each tick: register feeds listed in ``feeds.yaml`` that are not partitions yet, refresh feeds with a
+conditional GET (round robin within a time budget), add one ``episodes`` partition per new item,
+record a ``feed`` materialisation for every feed whose content changed, and request runs over
+exactly the new keys, batched as partition ranges. Run keys are the batch's first and last key, so a
+re-evaluated tick never launches the same batch twice. A broken feed is logged and skipped.
+"""
+
+import json
+from collections.abc import Sequence
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from cast_pipeline.defs.feeds.assets import refresh_metadata
+from cast_pipeline.defs.feeds.partitions import (
+    EPISODES,
+    EPISODES_PER_RUN,
+    FEEDS,
+    episodes_partitions,
+    feeds_partitions,
+)
+from cast_pipeline.defs.jobs import EPISODES_JOB
+from cast_pipeline.defs.storage.resources import CastResource
+from cast_pipeline.feeds.discovery import contiguous_ranges, scan_feeds
+from cast_pipeline.feeds.registry import read_feeds_file
+from cast_pipeline.http import make_client
+from cast_pipeline.settings import Settings
+
+TICK_BUDGET_SECONDS = 40.0  # the sensor evaluation timeout is 60 s by default
+
+
+def feeds_from_file(settings: Settings, log: object | None = None) -> list[str]:
+    """Feed URLs of ``feeds.yaml`` (empty when the file does not exist; bad YAML is logged)."""
+    if not settings.feeds_file.exists():
+        return []
+    try:
+        return read_feeds_file(settings.feeds_file)
+    except Exception as exc:
+        if log is not None:
+            log.error(f"cannot read {settings.feeds_file}: {exc}")  # type: ignore[attr-defined]
+        return []
+
+
+def registered_feeds(instance: dg.DagsterInstance, settings: Settings, log: object | None = None) -> list[str]:
+    """Feeds partitions of the instance plus those in ``feeds.yaml``, in registration order."""
+    urls = list(instance.get_dynamic_partitions(FEEDS))
+    for url in feeds_from_file(settings, log):
+        if url not in urls:
+            urls.append(url)
+    return urls
+
+
+def episode_run_requests(keys: Sequence[str], job_name: str = EPISODES_JOB) -> list[dg.RunRequest]:
+    """One run per batch of consecutive new keys; a batch of one is a plain single-partition run."""
+    requests = []
+    for batch in contiguous_ranges(keys, set(keys), EPISODES_PER_RUN):
+        first, last = batch[0], batch[-1]
+        if first == last:
+            requests.append(dg.RunRequest(run_key=first, job_name=job_name, partition_key=first))
+        else:
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{first}...{last}",
+                    job_name=job_name,
+                    tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+                )
+            )
+    return requests
+
+
+def _cursor(raw: str | None) -> dict[str, int]:
+    try:
+        return {"next": int(json.loads(raw or "{}").get("next", 0))}
+    except (ValueError, AttributeError):
+        return {"next": 0}
+
+
+@dg.sensor(
+    name="new_episodes",
+    job_name=EPISODES_JOB,
+    minimum_interval_seconds=15 * 60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Refreshes registered feeds (conditional GET), adds a partition per new episode and requests "
+    "transcript-first runs for exactly the new ones.",
+)
+def new_episodes(context: dg.SensorEvaluationContext, cast: CastResource) -> dg.SensorResult:
+    settings, paths = cast.settings(), cast.paths()
+    instance = context.instance
+    partition_feeds = set(instance.get_dynamic_partitions(FEEDS))
+    urls = registered_feeds(instance, settings, context.log)
+    if not urls:
+        return dg.SensorResult(skip_reason="no feeds registered: add one with `cast-pipeline feeds add URL`")
+    cursor = _cursor(context.cursor)
+    known = set(instance.get_dynamic_partitions(EPISODES))
+    with make_client(settings) as client:
+        result = scan_feeds(
+            urls, known, paths, settings, client=client, start=cursor["next"], budget_seconds=TICK_BUDGET_SECONDS
+        )
+    for url, error in result.errors.items():
+        context.log.warning(f"feed {url} skipped this tick: {error}")
+    events = [
+        dg.AssetMaterialization(asset_key="feed", partition=scan.url, metadata=refresh_metadata(scan.refresh))
+        for scan in result.scans
+        if scan.refresh is not None and not scan.refresh.not_modified
+    ]
+    new_feeds = [u for u in urls if u not in partition_feeds]
+    new_keys = result.new_keys
+    requests = []
+    if new_feeds:
+        requests.append(feeds_partitions.build_add_request(new_feeds))
+    if new_keys:
+        requests.append(episodes_partitions.build_add_request(new_keys))
+    context.log.info(
+        f"scanned {len(result.scans)}/{len(urls)} feeds, {len(new_keys)} new episodes, {len(result.errors)} feed errors"
+    )
+    return dg.SensorResult(
+        run_requests=episode_run_requests(new_keys),
+        dynamic_partitions_requests=requests,
+        asset_events=events,
+        cursor=json.dumps({"next": result.next_index}),
+    )

@@ -1,0 +1,256 @@
+"""Sensors and jobs that carry an episode from audio to speech to transcript, also across code locations.
+
+Why sensors (and not AutomationCondition): an asset in one code location cannot be materialised in
+the same run as one in another, so something must start the next step when the previous one has
+landed. A sensor can look at what a materialisation *says*, which a condition cannot: the speech
+sensor starts only for audio that was actually downloaded (not for the ``not_needed`` majority)
+and only when that exact file (its fingerprint) has not been transcribed yet, so recording the
+same file again never re-transcribes it. It batches partition ranges like the other sensors.
+
+Both sensors are built by :func:`build_followup_sensor`: watch materialisations of *source* assets
+(by event storage id, so nothing is missed or seen twice), and request runs of a job for the
+partitions whose *target* asset is not up to date with them. Two rules keep it from doing harm:
+
+- a source event is handled only once the run that recorded it has finished; while the run is
+  going, its own later steps may still materialise the target (one machine runs audio, speech and
+  transcript in one run), and the cursor waits;
+- if that run already tried the target step and it failed, the partition is not retried (the same
+  broken file would fail again); a step that was *skipped* because another episode of the batch
+  failed upstream is exactly what the sensor completes.
+
+Sensors here:
+- ``audio_ready_<prefix>`` (in each speech location): downloaded audio -> ``transcribe_job``.
+- ``transcript_sources`` (where ``transcript`` lives): a found publisher transcript or a new speech
+  result -> ``transcript_job``. In the core location this is how speech made on the GPU box or the
+  Mac becomes a transcript; on one machine it completes batches where one episode failed.
+"""
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dagster._core.events import DagsterEventType
+from dagster._core.execution.stats import StepEventStatus
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from cast_pipeline.defs.feeds.partitions import EPISODES, EPISODES_PER_RUN
+from cast_pipeline.defs.speech.keys import AUDIO_KEY, TRANSCRIPT_KEY, speech_key
+from cast_pipeline.feeds.discovery import contiguous_ranges
+from cast_pipeline.transcripts.store import speech_file
+
+TRANSCRIBE_JOB = "transcribe_job"
+TRANSCRIPT_JOB = "transcript_job"
+TRANSCRIPT_SOURCES_SENSOR = "transcript_sources"
+RECORDS_PER_TICK = 500  # per watched asset; the cursor carries on at the next tick
+
+# (source record, latest target record or None) -> True when the target is up to date with the source
+IsDone = Callable[[dg.EventLogRecord, dg.EventLogRecord | None], bool]
+
+
+@dataclass(frozen=True)
+class Source:
+    key: dg.AssetKey
+    accept: Callable[[Mapping[str, Any]], bool]  # on the materialisation's metadata values
+
+
+def audio_ready_sensor_name(prefix: str) -> str:
+    return f"audio_ready_{prefix}"
+
+
+def _metadata(record: dg.EventLogRecord | None) -> dict[str, Any]:
+    mat = record.asset_materialization if record is not None else None
+    return {k: v.value for k, v in mat.metadata.items()} if mat is not None else {}
+
+
+def _status_is(*statuses: str) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda meta: meta.get("status") in statuses
+
+
+def _range_requests(name: str, job_name: str, ranges: list[list[str]], marker: int) -> list[dg.RunRequest]:
+    requests = []
+    for batch in ranges:
+        first, last = batch[0], batch[-1]
+        run_key = f"{name}:{first}...{last}@{marker}"
+        if first == last:
+            requests.append(dg.RunRequest(run_key=run_key, job_name=job_name, partition_key=first))
+        else:
+            tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+            requests.append(dg.RunRequest(run_key=run_key, job_name=job_name, tags=tags))
+    return requests
+
+
+class _Runs:
+    """Run status and step outcomes of the runs that recorded source events (cached per tick)."""
+
+    def __init__(self, instance: dg.DagsterInstance) -> None:
+        self._instance = instance
+        self._finished: dict[str, bool] = {}
+        self._failed_steps: dict[str, set[str]] = {}
+
+    def finished(self, run_id: str) -> bool:
+        if not run_id:  # a runless event (reported from outside a run)
+            return True
+        if run_id not in self._finished:
+            run = self._instance.get_run_by_id(run_id)
+            self._finished[run_id] = run is None or run.is_finished
+        return self._finished[run_id]
+
+    def step_failed(self, run_id: str, step_key: str) -> bool:
+        if not run_id:
+            return False
+        if run_id not in self._failed_steps:
+            stats = self._instance.get_run_step_stats(run_id)
+            self._failed_steps[run_id] = {s.step_key for s in stats if s.status == StepEventStatus.FAILURE}
+        return step_key in self._failed_steps[run_id]
+
+
+def _latest_target_records(
+    instance: dg.DagsterInstance, target: dg.AssetKey, partitions: set[str]
+) -> dict[str, dg.EventLogRecord]:
+    latest = instance.get_latest_storage_id_by_partition(target, DagsterEventType.ASSET_MATERIALIZATION, partitions)
+    if not latest:
+        return {}
+    ids = list(latest.values())
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=target, storage_ids=ids), limit=len(ids)
+    ).records
+    return {r.partition_key: r for r in records if r.partition_key is not None}
+
+
+def build_followup_sensor(
+    *,
+    name: str,
+    sources: Sequence[Source],
+    target: dg.AssetKey,
+    job_name: str,
+    is_done: IsDone,
+    default_status: dg.DefaultSensorStatus,
+    description: str,
+    minimum_interval_seconds: int = 60,
+) -> dg.SensorDefinition:
+    """A sensor requesting ``job_name`` runs for partitions whose ``target`` lags behind a ``source``."""
+    target_step = target.to_python_identifier()  # an asset's op (so step) name: key parts joined by "__"
+
+    @dg.sensor(
+        name=name,
+        job_name=job_name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        description=description,
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        instance = context.instance
+        cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
+        runs = _Runs(instance)
+        pending: list[dg.EventLogRecord] = []
+        for source in sources:
+            cursor_key = source.key.to_user_string()
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=source.key, after_storage_id=cursor.get(cursor_key, 0)),
+                limit=RECORDS_PER_TICK,
+                ascending=True,
+            ).records
+            for record in records:
+                if not runs.finished(record.run_id):
+                    break  # handled once that run is over; later records wait behind it
+                cursor[cursor_key] = record.storage_id
+                if record.partition_key and source.accept(_metadata(record)):
+                    pending.append(record)
+        latest_source: dict[str, dg.EventLogRecord] = {}
+        for record in pending:  # the newest event per partition is the one to catch up with
+            partition = record.partition_key
+            assert partition is not None
+            if partition not in latest_source or record.storage_id > latest_source[partition].storage_id:
+                latest_source[partition] = record
+        targets = _latest_target_records(instance, target, set(latest_source))
+        wanted = {
+            partition
+            for partition, record in latest_source.items()
+            if not is_done(record, targets.get(partition)) and not runs.step_failed(record.run_id, target_step)
+        }
+        new_cursor = json.dumps(cursor, sort_keys=True)
+        if not wanted:
+            return dg.SensorResult(skip_reason=f"no {target.to_user_string()} to bring up to date", cursor=new_cursor)
+        order = instance.get_dynamic_partitions(EPISODES)
+        ranges = contiguous_ranges(order, wanted, EPISODES_PER_RUN)
+        marker = max(latest_source[p].storage_id for p in wanted)
+        context.log.info(f"{len(wanted)} episodes need {target.to_user_string()}: {len(ranges)} runs of {job_name}")
+        return dg.SensorResult(run_requests=_range_requests(name, job_name, ranges, marker), cursor=new_cursor)
+
+    return _sensor
+
+
+def _same_audio_transcribed(source: dg.EventLogRecord, target: dg.EventLogRecord | None) -> bool:
+    fingerprint = _metadata(source).get("fingerprint")
+    return target is not None and _metadata(target).get("audio_fingerprint") == fingerprint
+
+
+def _target_newer(source: dg.EventLogRecord, target: dg.EventLogRecord | None) -> bool:
+    return target is not None and target.storage_id > source.storage_id
+
+
+def build_audio_ready_sensor(prefix: str, default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+    """``audio_ready_<prefix>``: downloaded audio not yet transcribed here -> ``transcribe_job``."""
+    return build_followup_sensor(
+        name=audio_ready_sensor_name(prefix),
+        sources=[Source(AUDIO_KEY, _status_is("downloaded"))],
+        target=speech_key(prefix),
+        job_name=TRANSCRIBE_JOB,
+        is_done=_same_audio_transcribed,
+        default_status=default_status,
+        description=f"Transcribes episodes whose audio was downloaded (status downloaded) and not yet "
+        f"transcribed by {speech_key(prefix).to_user_string()} (same file fingerprint), in batches of up to "
+        f"{EPISODES_PER_RUN} episodes per run. Switch it on in the one location that should pick up new audio; "
+        "with two locations on, both transcribe every episode.",
+    )
+
+
+def build_transcript_sources_sensor(speech_prefixes: Sequence[str]) -> dg.SensorDefinition:
+    """``transcript_sources``: a found publisher transcript or new speech newer than ``transcript``."""
+    sources = [Source(dg.AssetKey("publisher_transcript"), _status_is("found"))]
+    sources += [Source(speech_key(p), _status_is("transcribed")) for p in speech_prefixes]
+    files = ", ".join(speech_file(p) for p in speech_prefixes)
+    return build_followup_sensor(
+        name=TRANSCRIPT_SOURCES_SENSOR,
+        sources=sources,
+        target=TRANSCRIPT_KEY,
+        job_name=TRANSCRIPT_JOB,
+        is_done=_target_newer,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Rebuilds `transcript` for episodes whose publisher transcript or speech result "
+        f"({files}) is newer than it, once the run that made it has finished: speech made in a "
+        "transcription location, a re-transcription backfill, or episodes of a batch whose transcript step "
+        "was skipped because another episode failed.",
+    )
+
+
+def build_transcribe_job(prefix: str) -> UnresolvedAssetJobDefinition:
+    """``transcribe_job``: the location's speech asset only (one process, one model load per run)."""
+    return dg.define_asset_job(
+        TRANSCRIBE_JOB,
+        selection=dg.AssetSelection.assets(speech_key(prefix)),
+        executor_def=dg.in_process_executor,
+        description=f"Speech-to-text of a range of episodes with this location's model "
+        f"({speech_key(prefix).to_user_string()}).",
+    )
+
+
+def build_transcript_job(assets: Sequence[dg.AssetsDefinition]) -> UnresolvedAssetJobDefinition:
+    """``transcript_job``: ``transcript`` and the per-episode assets downstream of it among ``assets``."""
+    per_episode = [
+        key
+        for a in assets
+        if isinstance(a.partitions_def, dg.DynamicPartitionsDefinition) and a.partitions_def.name == EPISODES
+        for key in a.keys
+    ]
+    selection = dg.AssetSelection.assets(TRANSCRIPT_KEY).downstream() & dg.AssetSelection.assets(*per_episode)
+    return dg.define_asset_job(
+        TRANSCRIPT_JOB,
+        selection=selection,
+        executor_def=dg.in_process_executor,
+        description="Rebuild episodes' transcripts (and what is derived from them per episode) from the "
+        "current sources; launched by the transcript_sources sensor.",
+    )
