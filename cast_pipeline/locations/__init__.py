@@ -1,0 +1,12 @@
+"""Code locations for production, each served by `dagster api grpc -m cast_pipeline.locations.<name>`.
+
+- ``core`` (location ``core``): feeds, episodes, publisher transcripts, audio, transcripts, the
+  ``new_episodes`` and ``transcript_sources`` sensors. No speech model is loaded here.
+- ``gpu`` (location ``transcribe_gpu``): ``gpu/speech_transcript`` on an NVIDIA GPU.
+- ``mac`` (location ``transcribe_mac``): ``mac/speech_transcript`` with mlx-whisper on Apple Silicon.
+
+An asset key can be materialised in only one code location, so each transcription location has its
+own speech asset key; ``transcript`` in core depends on both by key, which is how the UI draws the
+lineage across locations (deploy/workspace.yaml lists the three). ``cast_pipeline.definitions``
+keeps everything in one location for a single machine.
+"""
