@@ -1,0 +1,49 @@
+"""The `cast-pipeline` command: run the pipeline, manage feeds, show transcripts.
+
+Sub-commands live in their own modules and are registered here. The command finds its Dagster
+definitions by import (cast_pipeline.definitions), never through the current directory, so it works
+from anywhere; data goes to CAST_DATA_DIR and Dagster's records to DAGSTER_HOME.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from cast_pipeline.settings import settings_help
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar on every model load
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+HELP = f"""Podcast feeds to searchable transcripts, transcript-first, on Dagster.
+
+\b
+Settings (environment variables):
+{settings_help()}
+  DAGSTER_HOME                 Dagster instance folder (default: ./.dagster_home, created with the
+                               project's dagster.yaml)
+"""
+
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _register() -> None:
+    from cast_pipeline.cli import feeds, run, transcript
+
+    app.add_typer(feeds.app, name="feeds")
+    app.add_typer(transcript.app, name="transcript")
+    app.command("run")(run.run)
+    for optional in ("transcribe", "search"):  # added by the speech and search modules
+        try:
+            module = __import__(f"cast_pipeline.cli.{optional}", fromlist=["register"])
+        except ModuleNotFoundError:
+            continue
+        module.register(app)
+
+
+_register()
+
+if __name__ == "__main__":
+    app()

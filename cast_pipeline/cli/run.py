@@ -1,0 +1,250 @@
+"""`cast-pipeline run`: what the daemon would do, in one command, in this process.
+
+Refresh the registered feeds, add partitions for new episodes, then materialise everything missing
+for them with the same job the sensor launches (`episodes_job`), executed in-process against the
+same Dagster instance, so the runs show up in `dagster dev` afterwards. Ends with a summary table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+import typer
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cast_pipeline.defs.feeds.assets import refresh_metadata
+from cast_pipeline.defs.feeds.partitions import EPISODES, EPISODES_PER_RUN, FEEDS
+from cast_pipeline.defs.feeds.sensors import registered_feeds
+from cast_pipeline.defs.jobs import EPISODES_JOB
+from cast_pipeline.feeds.discovery import ScanResult, contiguous_ranges, scan_feeds
+from cast_pipeline.http import make_client
+from cast_pipeline.instance import get_instance
+from cast_pipeline.paths import DataPaths
+from cast_pipeline.settings import load_settings
+from cast_pipeline.transcripts.store import PUBLISHER_FILE, TRANSCRIPT_JSON
+
+console = Console(stderr=True)
+
+
+@dataclass
+class RunSummary:
+    feeds: int = 0
+    feed_errors: dict[str, str] = field(default_factory=dict)
+    episodes_found: int = 0
+    new_episodes: int = 0
+    processed: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    searchable: int | None = None  # episodes in the search index after the run (None: no index)
+
+
+def run(
+    feed: list[str] = typer.Option(
+        [], "--feed", help="Register this feed (URL, path or Apple Podcasts URL) and process only the given feeds."
+    ),
+    batch_size: int = typer.Option(EPISODES_PER_RUN, help="Episodes per Dagster run."),
+    limit: int = typer.Option(0, help="Process at most this many episodes (0: all missing)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's run logs on the console."),
+) -> None:
+    """Refresh feeds, add new episodes and materialise everything missing for them."""
+    from cast_pipeline.cli.feeds import resolve_input
+    from cast_pipeline.definitions import defs
+
+    settings = load_settings()
+    paths = DataPaths(settings.data_dir)
+    instance = get_instance()
+    try:
+        chosen = [resolve_input(u) for u in feed]
+    except Exception as exc:
+        console.print(f"[red]cannot use feed[/red]: {exc}")
+        raise typer.Exit(1) from None
+    known_feeds = set(instance.get_dynamic_partitions(FEEDS))
+    urls = chosen or registered_feeds(instance, settings)
+    new_feeds = [u for u in urls if u not in known_feeds]
+    if new_feeds:
+        instance.add_dynamic_partitions(FEEDS, new_feeds)
+    if not urls:
+        console.print("no feeds registered: `cast-pipeline feeds add URL`, a feeds.yaml, or --feed URL")
+        raise typer.Exit(1)
+
+    summary = RunSummary(feeds=len(urls))
+    console.print(f"refreshing {len(urls)} feed(s); data in {paths.root}, Dagster home in {instance.root_directory}")
+    with make_client(settings) as client:
+        scan = scan_feeds(urls, set(instance.get_dynamic_partitions(EPISODES)), paths, settings, client=client)
+    _record_feeds(instance, scan, summary)
+    if scan.new_keys:
+        instance.add_dynamic_partitions(EPISODES, scan.new_keys)
+
+    job = defs.resolve_job_def(EPISODES_JOB)
+    log_level = "DEBUG" if verbose else "WARNING"
+    feed_keys = [ep.key for s in scan.scans if s.refresh for ep in s.refresh.episodes]
+    todo = missing_episodes(instance, job, feed_keys)
+    if limit:
+        todo = todo[:limit]
+    ranges = contiguous_ranges(instance.get_dynamic_partitions(EPISODES), set(todo), batch_size)
+    _execute(job, instance, ranges, summary, log_level)
+    _collect_outcomes(paths, todo, summary)
+    update_search_index(instance, paths, summary, log_level)
+    print_summary(summary)
+    if summary.failures or summary.feed_errors:
+        raise typer.Exit(1)
+
+
+def _record_feeds(instance: dg.DagsterInstance, scan: ScanResult, summary: RunSummary) -> None:
+    summary.feed_errors = scan.errors
+    for s in scan.scans:
+        if s.refresh is None:
+            continue
+        summary.episodes_found += len(s.refresh.episodes)
+        summary.new_episodes += len(s.new_keys)
+        if not s.refresh.not_modified:
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(asset_key="feed", partition=s.url, metadata=refresh_metadata(s.refresh))
+            )
+
+
+def missing_episodes(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: Sequence[str]) -> list[str]:
+    """Keys (in the given order) for which any asset of the job has never been materialised."""
+    asset_keys = list(job.asset_layer.executable_asset_keys)
+    done = [instance.get_materialized_partitions(k) for k in asset_keys]
+    return [k for k in dict.fromkeys(keys) if not all(k in d for d in done)]
+
+
+def _execute(
+    job: dg.JobDefinition, instance: dg.DagsterInstance, ranges: list[list[str]], summary: RunSummary, log_level: str
+) -> None:
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    total = sum(len(r) for r in ranges)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("episodes", total=total)
+        for batch in ranges:
+            _run_batch(job, instance, batch, run_config, summary)
+            summary.processed += len(batch)
+            progress.update(task, advance=len(batch), description=f"episodes ({len(summary.failures)} failed)")
+
+
+def _run_batch(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    batch: list[str],
+    run_config: dict,
+    summary: RunSummary,
+    selection: list[dg.AssetKey] | None = None,
+) -> None:
+    """One run over the batch; when some episodes fail, finish the steps Dagster skipped for the others.
+
+    Why: a step that fails for one episode makes Dagster skip the downstream steps of the whole batch
+    (e.g. a 404 audio file would leave the other episodes without transcripts, run after run). So the
+    skipped assets are run again for the episodes that did not fail, as sub-ranges around the failures.
+    """
+    tags = {ASSET_PARTITION_RANGE_START_TAG: batch[0], ASSET_PARTITION_RANGE_END_TAG: batch[-1]}
+    result = job.execute_in_process(
+        run_config=run_config,
+        instance=instance,
+        tags={**tags, "cast/launched_by": "cast-pipeline run"},
+        raise_on_error=False,
+        asset_selection=selection,
+    )
+    if result.success:
+        return
+    failed = _failures(result, batch)
+    summary.failures.update(failed)
+    ran = {e.step_key for e in result.all_events if e.is_step_success or e.is_step_failure}
+    selected = selection or list(job.asset_layer.executable_asset_keys)
+    skipped = [key for key in selected if key.to_python_identifier() not in ran]
+    rest = {key for key in batch if key not in failed}
+    if skipped and rest and len(skipped) < len(selected):
+        for sub in contiguous_ranges(batch, rest, len(batch)):
+            _run_batch(job, instance, sub, run_config, summary, skipped)
+
+
+def _failures(result: dg.ExecuteInProcessResult, batch: list[str]) -> dict[str, str]:
+    """Per-episode reasons from the run's step failures (see defs.batching), else the step error."""
+    out: dict[str, str] = {}
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        failed = None
+        if data.user_failure_data is not None:
+            meta = data.user_failure_data.metadata.get("failed_episodes")
+            failed = getattr(meta, "value", None) if meta is not None else None
+        if isinstance(failed, dict):
+            out.update({k: f"{event.step_key}: {v}" for k, v in failed.items()})
+        else:
+            message = data.error.message.strip().splitlines()[0] if data.error else "step failed"
+            out.update({k: f"{event.step_key}: {message}" for k in batch if k not in out})
+    return out or {k: "run failed (see the run in the Dagster UI)" for k in batch}
+
+
+def update_search_index(instance: dg.DagsterInstance, paths: DataPaths, summary: RunSummary, log_level: str) -> None:
+    """Materialise ``search_index`` in this process when any episode's embeddings changed since the last build.
+
+    Why here: the episode batches embed their transcripts (``embeddings`` is part of ``episodes_job``), but
+    the index is one unpartitioned, single-writer asset outside that job; without this step the demo
+    would not be searchable until the ``search_automation`` sensor runs in ``dagster dev``.
+    """
+    from cast_pipeline.definitions import defs, embedding_model
+    from cast_pipeline.defs.search.automation import SEARCH_INDEX_JOB
+    from cast_pipeline.search.store import read_manifest
+    from cast_pipeline.search.sync import index_size, plan_sync
+
+    try:
+        needed = plan_sync(paths, embedding_model.name()).needed
+    except Exception as exc:  # a broken model setting or index state: report it like a failed episode
+        summary.failures["search_index"] = f"{type(exc).__name__}: {exc}"
+        return
+    if needed:
+        result = defs.resolve_job_def(SEARCH_INDEX_JOB).execute_in_process(
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            instance=instance,
+            tags={"cast/launched_by": "cast-pipeline run"},
+            raise_on_error=False,
+        )
+        if not result.success:
+            summary.failures.update(_failures(result, ["search_index"]))
+    summary.searchable = index_size(paths)[1] if read_manifest(paths) is not None else None
+
+
+def _collect_outcomes(paths: DataPaths, keys: Sequence[str], summary: RunSummary) -> None:
+    for key in keys:
+        if key in summary.failures:
+            continue
+        publisher = paths.episode_file(key, PUBLISHER_FILE)
+        status = json.loads(publisher.read_text(encoding="utf-8")).get("status") if publisher.exists() else None
+        if status == "found":
+            summary.outcomes["transcript from publisher"] += 1
+        elif paths.episode_file(key, TRANSCRIPT_JSON).exists():
+            summary.outcomes["transcribed from audio"] += 1
+        else:
+            summary.outcomes["needs audio (no publisher transcript)"] += 1
+
+
+def print_summary(summary: RunSummary) -> None:
+    table = Table(title="cast-pipeline run", show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    rows = [
+        ("feeds refreshed", summary.feeds - len(summary.feed_errors)),
+        ("feeds failed", len(summary.feed_errors)),
+        ("episodes in feeds", summary.episodes_found),
+        ("new episodes", summary.new_episodes),
+        ("episodes processed", summary.processed),
+        *sorted(summary.outcomes.items()),
+        ("episodes failed", len(summary.failures)),
+        *([("episodes searchable", summary.searchable)] if summary.searchable is not None else []),
+    ]
+    for what, count in rows:
+        table.add_row(what, str(count))
+    console.print(table)
+    if summary.feed_errors or summary.failures:
+        problems = Table("feed / episode", "reason", title="failures", show_lines=True)
+        for name, reason in {**summary.feed_errors, **summary.failures}.items():
+            problems.add_row(name, reason)
+        console.print(problems)
