@@ -1,0 +1,379 @@
+"""Search benchmark: LanceDB full text vs DuckDB BM25 vs PostgreSQL, vector recall, hybrid latency.
+
+Run by hand (minutes at 1M segments; needs ~6 GiB RAM and ~5 GiB disk at 1M)::
+
+    .venv/bin/python bench/bench_search.py                     # 1,000,000 segments
+    .venv/bin/python bench/bench_search.py --segments 100000   # quicker
+    .venv/bin/python bench/bench_search.py --segments 20000 --no-postgres
+
+What it does, and why this way:
+- Corpus: synthetic English phrases (Zipf-distributed words from the MiniLM vocabulary, so term
+  frequencies look like language), 100 phrases per episode, 20 feeds. The first ``--sample`` phrases get
+  real vectors from the bundled model; every other row reuses one of them plus Gaussian noise (cosine
+  ~0.93 to its source), which keeps the clustered shape of real embeddings without hours of encoding.
+- The index is built with the pipeline's own code (per-episode ``embeddings.parquet`` + ``episode.json``,
+  then :func:`cast_pipeline.search.rebuild_index`), so its timings are the pipeline's timings.
+- Each query phase runs in a fresh process, so its peak RSS is the memory that mode needs.
+- Recall@10 of the ANN index is measured against exact brute force (numpy) for a grid of
+  ``nprobes`` / ``refine_factor``; keyword results are compared with PostgreSQL ``tsvector`` full-text
+  search (OR of the query terms, ``ts_rank``) on the same rows: latency ratio and top-10 overlap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from cast_pipeline.feeds.model import Episode
+from cast_pipeline.feeds.snapshot import save_episode
+from cast_pipeline.keys import episode_key, feed_key
+from cast_pipeline.paths import DataPaths
+from cast_pipeline.search.embeddings import bundled_model_dir, embeddings_schema, write_episode_embeddings
+
+PER_EPISODE = 100
+FEEDS = 20
+STOP_TEXT = "the and a to of i you it that in is we so like this for but was on just with they what have"
+STOP = STOP_TEXT.split()
+GRID = [(20, 5), (40, 5), (60, 5), (80, 1), (80, 5), (80, 10), (120, 5)]  # (nprobes, refine_factor)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def vocabulary() -> list[str]:
+    """Whole English words from the MiniLM WordPiece vocabulary, stop words first (Zipf rank order)."""
+    words = (bundled_model_dir() / "vocab.txt").read_text(encoding="utf-8").split()
+    content = [w for w in words if w.isalpha() and w.isascii() and len(w) >= 3 and w not in STOP]
+    np.random.default_rng(1).shuffle(content)
+    return STOP + content
+
+
+def make_texts(n: int, rng: np.random.Generator, words: list[str]) -> list[str]:
+    ranks = np.arange(1, len(words) + 1)
+    p = 1.0 / ranks**1.05
+    p /= p.sum()
+    lengths = rng.integers(8, 25, size=n)
+    flat = rng.choice(len(words), size=int(lengths.sum()), p=p)
+    out, pos = [], 0
+    for length in lengths:
+        out.append(" ".join(words[i] for i in flat[pos : pos + length]).capitalize() + ".")
+        pos += length
+    return out
+
+
+def build_corpus(paths: DataPaths, n: int, sample: int, seed: int) -> tuple[list[str], list[str], np.ndarray]:
+    """Episode snapshots + embeddings on disk; returns (texts, episode keys, all vectors) for checking."""
+    from cast_pipeline.search import load_embedder
+
+    rng = np.random.default_rng(seed)
+    log(f"generating {n:,} phrases")
+    texts = make_texts(n, rng, vocabulary())
+    embedder = load_embedder()
+    sample = min(sample, n)
+    log(f"embedding {sample:,} phrases with {embedder.model_name}")
+    began = time.monotonic()
+    base = embedder.encode(texts[:sample], batch_size=128)
+    log(f"  {sample / (time.monotonic() - began):.0f} phrases/s")
+    vectors = np.empty((n, embedder.dim), dtype=np.float32)
+    vectors[:sample] = base
+    if n > sample:
+        source = rng.integers(0, sample, size=n - sample)
+        for lo in range(sample, n, 200_000):
+            hi = min(n, lo + 200_000)
+            noisy = base[source[lo - sample : hi - sample]] + rng.normal(0, 0.02, (hi - lo, embedder.dim))
+            vectors[lo:hi] = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+    log(f"writing {n // PER_EPISODE:,} episodes (episode.json + embeddings.parquet)")
+    import pyarrow as pa
+
+    schema = embeddings_schema(embedder.dim, embedder.model_name)
+    keys = []
+    start = datetime(2019, 1, 1, tzinfo=UTC)
+    for e in range(n // PER_EPISODE):
+        f = e % FEEDS
+        fk = feed_key(f"https://feed{f}.example/rss")
+        key = episode_key(fk, f"ep-{e}")
+        keys.append(key)
+        lo, hi = e * PER_EPISODE, (e + 1) * PER_EPISODE
+        save_episode(paths, Episode(
+            key=key, feed_key=fk, feed_url=f"https://feed{f}.example/rss", feed_title=f"Feed {f}", guid=f"ep-{e}",
+            title=f"Episode {e}: {texts[lo][:40]}", description=texts[lo + 1], published=start + timedelta(hours=6 * e),
+            enclosure_url=f"https://feed{f}.example/{e}.mp3", language="en",
+        ))  # fmt: skip
+        columns = [
+            [key] * PER_EPISODE, list(range(PER_EPISODE)), [30.0 * i for i in range(PER_EPISODE)],
+            [30.0 * i + 28 for i in range(PER_EPISODE)], [None] * PER_EPISODE, texts[lo:hi],
+            [embedder.model_name] * PER_EPISODE,
+        ]  # fmt: skip
+        arrays = [pa.array(c, type=schema.field(i).type) for i, c in enumerate(columns)]
+        arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(vectors[lo:hi].reshape(-1)), embedder.dim))
+        write_episode_embeddings(paths, key, pa.Table.from_arrays(arrays, schema=schema))
+    return texts, keys, vectors
+
+
+def make_queries(texts: Sequence[str], n: int, rng: np.random.Generator) -> list[str]:
+    """1-3 content words from random phrases (so every query has hits, frequent words more often)."""
+    queries = []
+    while len(queries) < n:
+        words = [w.strip(".").lower() for w in texts[int(rng.integers(len(texts)))].split()]
+        words = [w for w in words if w not in STOP]
+        if words:
+            queries.append(" ".join(rng.choice(words, size=min(len(words), int(rng.integers(1, 4))), replace=False)))
+    return queries
+
+
+def timed(fn: Callable[[Any], Any], items: Sequence[Any]) -> tuple[list[float], list[Any]]:
+    fn(items[0])  # warm-up (caches, lazy loading)
+    latencies, results = [], []
+    for item in items:
+        began = time.perf_counter()
+        results.append(fn(item))
+        latencies.append((time.perf_counter() - began) * 1000)
+    return latencies, results
+
+
+def summary(latencies: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
+        "mean_ms": round(statistics.fmean(ordered), 2),
+    }
+
+
+def peak_rss_mib() -> float:
+    """Peak RSS of this process image (VmHWM: unlike ru_maxrss it is not inherited from the parent)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _ids(hits: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
+    return [(h["episode_key"], int(h["segment_index"])) for h in hits]
+
+
+# --- query phases (each in its own process) ------------------------------------------------------
+
+
+def phase_lancedb_keyword(root: str, queries: list[str]) -> dict[str, Any]:
+    from cast_pipeline.search import SearchIndex
+    from cast_pipeline.search.text import parse_query
+
+    index = SearchIndex.open(DataPaths(Path(root)))
+    lat, res = timed(lambda q: _ids(index.keyword_segments(parse_query(q), None, 10)), queries)
+    api_lat, _ = timed(lambda q: index.search(q, mode="keyword", limit=10), queries)
+    return {"latency": summary(lat), "api_latency": summary(api_lat), "ids": res, "rss_mib": peak_rss_mib()}
+
+
+def phase_semantic(root: str, vectors: np.ndarray, queries: list[str]) -> dict[str, Any]:
+    from cast_pipeline.search import SearchIndex, VectorIndexConfig, load_embedder
+    from cast_pipeline.search.text import parse_query
+
+    paths = DataPaths(Path(root))
+    dummy = parse_query("x")
+    grid = {}
+    for nprobes, refine in GRID:
+        index = SearchIndex.open(paths, VectorIndexConfig(nprobes=nprobes, refine_factor=refine))
+        lat, res = timed(lambda v, ix=index: _ids(ix.semantic_segments(v, dummy, None, 10, -1.0)), list(vectors))
+        grid[f"{nprobes}/{refine}"] = {"latency": summary(lat), "ids": res}
+    embedder = load_embedder(SearchIndex.open(paths).manifest.model)
+    enc_lat, _ = timed(lambda q: embedder.encode([q]), queries)
+    return {"grid": grid, "encode_latency": summary(enc_lat), "rss_mib": peak_rss_mib()}
+
+
+def phase_hybrid(root: str, queries: list[str]) -> dict[str, Any]:
+    from cast_pipeline.search import SearchIndex
+
+    index = SearchIndex.open(DataPaths(Path(root)))
+    lat, _ = timed(lambda q: index.search(q, mode="hybrid", limit=10), queries)
+    feed_lat, _ = timed(lambda q: index.search(q, mode="hybrid", limit=10, feed="Feed 3", since="2021-01-01"), queries)
+    return {"latency": summary(lat), "filtered_latency": summary(feed_lat), "rss_mib": peak_rss_mib()}
+
+
+def phase_duckdb(root: str, queries: list[str]) -> dict[str, Any]:
+    from cast_pipeline.search.analytics import analytics_path, build_keyword_index, connect, keyword_search
+
+    con = connect()
+    con.execute(f"ATTACH '{analytics_path(DataPaths(Path(root)))}' AS snap (READ_ONLY)")
+    began = time.monotonic()
+    con.execute("CREATE TABLE segments AS SELECT episode_key, segment_index, language, text FROM snap.segments")
+    copy_s = time.monotonic() - began
+    began = time.monotonic()
+    table = build_keyword_index(con, "en")
+    build_s = time.monotonic() - began
+    lat, res = timed(lambda q: [(e, i) for e, i, _ in keyword_search(con, q, table=table, limit=10)], queries)
+    return {
+        "copy_s": round(copy_s, 1), "build_s": round(build_s, 1), "latency": summary(lat), "ids": res,
+        "rss_mib": peak_rss_mib(),
+    }  # fmt: skip
+
+
+def run_phase(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(fn, args)
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------------
+
+
+def postgres(dsn: str, texts: list[str], keys: list[str], queries: list[str]) -> dict[str, Any]:
+    import psycopg2
+
+    con = psycopg2.connect(dsn)
+    con.autocommit = True
+    cur = con.cursor()
+    table = "cast_bench_segments"
+    cur.execute(f"DROP TABLE IF EXISTS {table}")
+    cur.execute(f"CREATE UNLOGGED TABLE {table} (id integer PRIMARY KEY, text text NOT NULL)")
+    began = time.monotonic()
+    buf = io.StringIO("".join(f"{i}\t{t}\n" for i, t in enumerate(texts)))
+    cur.copy_expert(f"COPY {table} (id, text) FROM STDIN", buf)
+    load_s = time.monotonic() - began
+    began = time.monotonic()
+    cur.execute(
+        f"ALTER TABLE {table} ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED"
+    )
+    cur.execute(f"CREATE INDEX ON {table} USING gin (tsv)")
+    cur.execute(f"ANALYZE {table}")
+    build_s = time.monotonic() - began
+    sql = (
+        f"SELECT id FROM {table}, to_tsquery('english', %s) q WHERE tsv @@ q ORDER BY ts_rank(tsv, q) DESC, id LIMIT 10"
+    )
+
+    def run(q: str) -> list[tuple[str, int]]:
+        cur.execute(sql, [" | ".join(q.split())])
+        return [(keys[i // PER_EPISODE], i % PER_EPISODE) for (i,) in cur.fetchall()]
+
+    try:
+        lat, res = timed(run, queries)
+    finally:
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
+        con.close()
+    return {"load_s": round(load_s, 1), "build_s": round(build_s, 1), "latency": summary(lat), "ids": res}
+
+
+# --- recall and overlap ------------------------------------------------------------------------------
+
+
+def exact_top10(all_vectors: np.ndarray, queries: np.ndarray, keys: list[str]) -> list[list[tuple[str, int]]]:
+    scores = np.zeros((queries.shape[0], all_vectors.shape[0]), dtype=np.float32)
+    for lo in range(0, all_vectors.shape[0], 200_000):
+        scores[:, lo : lo + 200_000] = queries @ all_vectors[lo : lo + 200_000].T
+    part = np.argpartition(-scores, 10, axis=1)[:, :10]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1)
+    top = np.take_along_axis(part, order, axis=1)
+    return [[(keys[r // PER_EPISODE], int(r % PER_EPISODE)) for r in row] for row in top]
+
+
+def overlap(a: list[list[Any]], b: list[list[Any]]) -> float:
+    """Mean share of b's top 10 found in a's top 10 (queries where b found nothing are skipped)."""
+    pairs = [(set(map(tuple, x)), set(map(tuple, y))) for x, y in zip(a, b, strict=True) if y]
+    return round(statistics.fmean(len(x & y) / len(y) for x, y in pairs), 3) if pairs else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--segments", type=int, default=1_000_000)
+    parser.add_argument("--sample", type=int, default=20_000, help="phrases embedded with the real model")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--ann-min-rows", type=int, default=None, help="override VectorIndexConfig.min_rows")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--postgres", default="host=127.0.0.1 port=5432 dbname=test user=postgres")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
+    args = parser.parse_args()
+
+    from cast_pipeline.search import VectorIndexConfig, load_embedder, rebuild_index
+
+    n = args.segments - args.segments % PER_EPISODE
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"cast-bench-{n}-"))
+    paths = DataPaths(workdir / "data")
+    report: dict[str, Any] = {
+        "segments": n, "sample_embedded": min(args.sample, n), "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
+    }  # fmt: skip
+    try:
+        texts, keys, all_vectors = build_corpus(paths, n, args.sample, seed=42)
+        queries = make_queries(texts, args.queries, np.random.default_rng(7))
+        query_vectors = load_embedder().encode(queries)
+        log("building the index (rebuild_index: rows, full text, vector index, DuckDB snapshot)")
+        config = (
+            VectorIndexConfig()
+            if args.ann_min_rows is None
+            else replace(VectorIndexConfig(), min_rows=args.ann_min_rows)
+        )
+        began = time.monotonic()
+        update = rebuild_index(paths, vector_config=config)
+        report["index"] = {"seconds": round(time.monotonic() - began, 1), **update.timings, "ann": update.vector_index}
+        log(f"  {report['index']}")
+
+        log("keyword (LanceDB full text)")
+        lance_kw = run_phase(phase_lancedb_keyword, str(paths.root), queries)
+        log("keyword (DuckDB fts BM25)")
+        duck = run_phase(phase_duckdb, str(paths.root), queries)
+        log("semantic (vector search grid)")
+        semantic = run_phase(phase_semantic, str(paths.root), query_vectors, queries)
+        log("hybrid (search API)")
+        hybrid = run_phase(phase_hybrid, str(paths.root), queries)
+        log("exact brute-force top 10")
+        exact = exact_top10(all_vectors, query_vectors, keys)
+        del all_vectors
+
+        report["keyword_lancedb"] = {k: v for k, v in lance_kw.items() if k != "ids"}
+        report["keyword_duckdb"] = {k: v for k, v in duck.items() if k != "ids"}
+        report["keyword_duckdb"]["top10_overlap_with_lancedb"] = overlap(lance_kw["ids"], duck["ids"])
+        report["semantic"] = {
+            "index": f"{config.index_type}, default nprobes/refine {config.nprobes}/{config.refine_factor}",
+            "encode_query": semantic["encode_latency"],
+            "rss_mib": semantic["rss_mib"],
+            "grid": {
+                cfg: {**r["latency"], "recall_at_10": overlap(r["ids"], exact)} for cfg, r in semantic["grid"].items()
+            },
+        }
+        report["hybrid"] = hybrid
+        if not args.no_postgres:
+            log("PostgreSQL tsvector")
+            pg = postgres(args.postgres, texts, keys, queries)
+            report["postgres"] = {k: v for k, v in pg.items() if k != "ids"}
+            report["postgres"]["top10_overlap_with_lancedb"] = overlap(lance_kw["ids"], pg["ids"])
+            report["postgres"]["top10_overlap_with_duckdb"] = overlap(duck["ids"], pg["ids"])
+            report["postgres"]["p50_ratio_to_lancedb"] = round(
+                pg["latency"]["p50_ms"] / lance_kw["latency"]["p50_ms"], 1
+            )
+        report["disk_mib"] = {
+            name: round(sum(f.stat().st_size for f in (paths.root / name).rglob("*") if f.is_file()) / 2**20)
+            for name in ("episodes", "search")
+        }
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report["load_avg_end"] = os.getloadavg()
+    report["parent_peak_rss_mib"] = peak_rss_mib()
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
