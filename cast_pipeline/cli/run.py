@@ -84,7 +84,7 @@ def run(
 
     job = defs.resolve_job_def(EPISODES_JOB)
     log_level = "DEBUG" if verbose else "WARNING"
-    feed_keys = [ep.key for s in scan.scans if s.refresh for ep in s.refresh.episodes]
+    feed_keys = [key for s in scan.scans if s.refresh for key in s.refresh.keys]
     todo = missing_episodes(instance, job, feed_keys)
     if limit:
         todo = todo[:limit]
@@ -102,7 +102,7 @@ def _record_feeds(instance: dg.DagsterInstance, scan: ScanResult, summary: RunSu
     for s in scan.scans:
         if s.refresh is None:
             continue
-        summary.episodes_found += len(s.refresh.episodes)
+        summary.episodes_found += len(s.refresh.keys)
         summary.new_episodes += len(s.new_keys)
         if not s.refresh.not_modified:
             instance.report_runless_asset_event(

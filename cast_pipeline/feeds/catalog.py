@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cast_pipeline.feeds.model import Episode, Feed, TranscriptLink
+from cast_pipeline.feeds.model import Episode, Feed, TranscriptLink, oldest_first
 from cast_pipeline.keys import feed_key_of
 from cast_pipeline.paths import DataPaths, atomic_path
 
@@ -101,15 +101,33 @@ def read_feed_episodes(paths: DataPaths, feed_key: str) -> list[Episode]:
     return [_episode_from_row(r) for r in pq.read_table(path).to_pylist()]
 
 
+def _feed_record(path: Path, feed_key: str, schema: pa.Schema) -> Feed:
+    meta = schema.metadata or {}
+    if _FEED_META not in meta:
+        raise CatalogError(f"{path} has no feed record; delete it and refresh feed {feed_key}")
+    return Feed(**json.loads(meta[_FEED_META]))
+
+
 def read_feed(paths: DataPaths, feed_key: str) -> Feed:
     """The feed record stored with the catalog."""
     path = paths.episodes_catalog(feed_key)
     if not path.exists():
         raise _missing(paths, feed_key)
-    meta = pq.read_schema(path).metadata or {}
-    if _FEED_META not in meta:
-        raise CatalogError(f"{path} has no feed record; delete it and refresh feed {feed_key}")
-    return Feed(**json.loads(meta[_FEED_META]))
+    return _feed_record(path, feed_key, pq.read_schema(path))
+
+
+def read_feed_keys(paths: DataPaths, feed_key: str) -> tuple[Feed, list[str]]:
+    """The feed record and its episode keys oldest first, from two columns of the catalog.
+
+    Why: a feed answering 304 Not Modified needs nothing more, and decoding every row into
+    :class:`Episode` objects was two thirds of a sensor tick over unchanged feeds.
+    """
+    path = paths.episodes_catalog(feed_key)
+    if not path.exists():
+        raise _missing(paths, feed_key)
+    table = pq.read_table(path, columns=["key", "published"])
+    dated = zip(table.column("key").to_pylist(), table.column("published").to_pylist(), strict=True)
+    return _feed_record(path, feed_key, table.schema), oldest_first(dated)
 
 
 def read_episode(paths: DataPaths, episode_key: str) -> Episode:

@@ -71,17 +71,12 @@ def scan_feeds(
         except Exception as exc:  # a broken feed is reported, never fatal for the others
             scan.error = f"{type(exc).__name__}: {exc}"
         else:
-            for ep in sorted(scan.refresh.episodes, key=_age_order):
-                if ep.key not in known_keys and ep.key not in seen_new:
-                    seen_new.add(ep.key)
-                    scan.new_keys.append(ep.key)
+            for key in scan.refresh.keys:
+                if key not in known_keys and key not in seen_new:
+                    seen_new.add(key)
+                    scan.new_keys.append(key)
         scans.append(scan)
     return ScanResult(scans, start % n if n else 0, complete=True)
-
-
-def _age_order(ep: object) -> float:
-    published = getattr(ep, "published", None)
-    return published.timestamp() if published else float("inf")
 
 
 def contiguous_ranges(order: Sequence[str], wanted: set[str], size: int) -> list[list[str]]:

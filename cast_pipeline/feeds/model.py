@@ -6,6 +6,8 @@ of, and what the Dagster assets and notebooks read back. Plain dataclasses: no D
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -67,3 +69,12 @@ class Feed:
     podcast_guid: str | None = None  # <podcast:guid>, when the feed declares one
     image: str | None = None
     author: str | None = None
+
+
+def oldest_first(dated: Iterable[tuple[str, datetime | None]]) -> list[str]:
+    """Episode keys by publication date, undated ones last, ties in feed order.
+
+    Why: feeds list newest first, but partitions are added (and batched into ranged runs) in
+    publication order, so consecutive keys of a batch stay within one feed and one era.
+    """
+    return [key for key, _ in sorted(dated, key=lambda kd: kd[1].timestamp() if kd[1] else math.inf)]

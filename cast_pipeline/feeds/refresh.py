@@ -19,12 +19,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import httpx
 
-from cast_pipeline.feeds.catalog import read_feed, read_feed_episodes, write_feed_catalog
-from cast_pipeline.feeds.model import Episode, Feed
+from cast_pipeline.feeds.catalog import read_feed_episodes, read_feed_keys, write_feed_catalog
+from cast_pipeline.feeds.model import Episode, Feed, oldest_first
 from cast_pipeline.feeds.parse import FeedError, parse_feed
 from cast_pipeline.http import FetchError, fetch
 from cast_pipeline.keys import InvalidKeyError, feed_key
@@ -41,9 +42,23 @@ class FeedRefresh:
     url: str
     not_modified: bool
     feed: Feed | None
-    episodes: list[Episode]
+    keys: list[str]  # every episode key of the feed, oldest first (see feeds.model.oldest_first)
     problems: list[str] = field(default_factory=list)
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    paths: DataPaths | None = field(default=None, repr=False, compare=False)
+    parsed: list[Episode] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def episodes(self) -> list[Episode]:
+        """Every episode in feed order: as parsed, or after a 304 read from the catalog when first asked for.
+
+        A 304 refresh carries only :attr:`keys`, because that is all the sensor needs.
+        """
+        if self.parsed is not None:
+            return self.parsed
+        if self.paths is None:
+            raise ValueError(f"refresh of {self.url} carries neither parsed episodes nor the catalog's location")
+        return read_feed_episodes(self.paths, self.feed_key)
 
 
 def read_fetch_state(paths: DataPaths, feed_key_: str) -> dict[str, Any]:
@@ -92,12 +107,11 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
     digest = hashlib.sha256(result.body).hexdigest() if not result.not_modified else state.get("sha256")
     checked = {**state, "url": url, "checked_at": now.isoformat(), "last_error": None, "last_error_at": None}
     if have_copy and (result.not_modified or digest == state.get("sha256")):
-        episodes = read_feed_episodes(paths, fk)
-        feed = read_feed(paths, fk)
+        feed, keys = read_feed_keys(paths, fk)
         etag = result.etag or state.get("etag")
         last_modified = result.last_modified or state.get("last_modified")
         _write_state(paths, fk, {**checked, "etag": etag, "last_modified": last_modified, "status": result.status})
-        return FeedRefresh(fk, url, True, feed, episodes, list(state.get("problems") or []), now)
+        return FeedRefresh(fk, url, True, feed, keys, list(state.get("problems") or []), now, paths=paths)
 
     if result.not_modified:
         raise _fail(paths, fk, state, url, "HTTP 304 Not Modified to a request without validators", now)
@@ -123,4 +137,5 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
             "problems": parsed.problems,
         },
     )
-    return FeedRefresh(fk, url, False, parsed.feed, parsed.episodes, parsed.problems, now)
+    keys = oldest_first((ep.key, ep.published) for ep in parsed.episodes)
+    return FeedRefresh(fk, url, False, parsed.feed, keys, parsed.problems, now, paths=paths, parsed=parsed.episodes)

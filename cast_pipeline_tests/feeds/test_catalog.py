@@ -17,10 +17,11 @@ from cast_pipeline.feeds.catalog import (
     read_episode,
     read_feed,
     read_feed_episodes,
+    read_feed_keys,
     register_view,
     write_feed_catalog,
 )
-from cast_pipeline.feeds.model import Episode, Feed, TranscriptLink
+from cast_pipeline.feeds.model import Episode, Feed, TranscriptLink, oldest_first
 from cast_pipeline.keys import episode_key, feed_key
 from cast_pipeline.paths import DataPaths
 
@@ -64,6 +65,20 @@ def test_episodes_round_trip_exactly(paths: DataPaths) -> None:
     assert read_episode(paths, episodes[0].key).published.tzinfo is not None  # type: ignore[union-attr]
 
 
+def test_keys_alone_come_oldest_first_with_the_feed_record(paths: DataPaths) -> None:
+    feed, (dated, undated) = make_feed("https://example.org/feed.xml")
+    older = Episode(**{**dated.to_dict(), "transcripts": (), "key": episode_key(feed.key, "g0"), "guid": "g0",
+                       "published": datetime(2020, 1, 1, tzinfo=UTC)})  # fmt: skip
+    write_feed_catalog(paths, feed, [undated, dated, older])  # feed order: as a feed lists them
+    assert read_feed_keys(paths, feed.key) == (feed, [older.key, dated.key, undated.key])
+
+
+def test_oldest_first_puts_undated_last_and_keeps_feed_order_for_ties() -> None:
+    day = datetime(2024, 1, 1, tzinfo=UTC)
+    dated = [("new", datetime(2024, 6, 1, tzinfo=UTC)), ("x", None), ("tie-a", day), ("y", None), ("tie-b", day)]
+    assert oldest_first(dated) == ["tie-a", "tie-b", "new", "x", "y"]
+
+
 def test_rewriting_replaces_the_file_and_leaves_no_temp_files(paths: DataPaths) -> None:
     feed, episodes = make_feed("https://example.org/feed.xml")
     write_feed_catalog(paths, feed, episodes)
@@ -76,6 +91,8 @@ def test_missing_feeds_and_episodes_are_named(paths: DataPaths) -> None:
     feed, episodes = make_feed("https://example.org/feed.xml")
     with pytest.raises(CatalogError, match=f"feed {feed.key} has no episode catalog"):
         read_feed_episodes(paths, feed.key)
+    with pytest.raises(CatalogError, match=f"feed {feed.key} has no episode catalog"):
+        read_feed_keys(paths, feed.key)
     with pytest.raises(CatalogError, match="refresh the feed"):
         read_episode(paths, episodes[0].key)
     write_feed_catalog(paths, feed, episodes[:1])

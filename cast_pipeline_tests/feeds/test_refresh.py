@@ -54,7 +54,9 @@ def test_second_refresh_sends_if_none_match_and_answers_304_from_the_catalog(
     second = refresh_feed(url, paths, settings)
     conditional = http_server.requests_to("/feed.xml")[1].headers
     assert conditional["if-none-match"] == '"e1"'
-    assert second.not_modified and second.episodes == first.episodes and second.feed == first.feed
+    assert second.not_modified and second.feed == first.feed and second.keys == first.keys
+    assert second.parsed is None  # a 304 decodes no episodes unless asked for...
+    assert second.episodes == first.episodes  # ...and then reads them from the catalog
     assert read_fetch_state(paths, first.feed_key)["status"] == 304
 
 

@@ -28,7 +28,7 @@ def refresh_metadata(refresh: FeedRefresh) -> dict[str, Any]:
         "feed_url": dg.MetadataValue.url(refresh.url) if refresh.url.startswith("http") else refresh.url,
         "feed_key": refresh.feed_key,
         "title": feed.title if feed else "",
-        "episodes": len(refresh.episodes),
+        "episodes": len(refresh.keys),
         "not_modified": refresh.not_modified,
         "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in refresh.problems) or "none"),
     }
