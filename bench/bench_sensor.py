@@ -27,8 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cast_pipeline.defs.feeds.partitions import EPISODES, FEEDS
 from cast_pipeline.defs.feeds.sensors import new_episodes
 from cast_pipeline.defs.storage.resources import CastResource
+from cast_pipeline.feeds.catalog import read_feed, read_feed_episodes, read_feed_keys
 from cast_pipeline.feeds.discovery import scan_feeds
 from cast_pipeline.http import make_client
+from cast_pipeline.keys import feed_key
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.settings import load_settings
 from cast_pipeline_tests.httpserver import LocalHTTPServer
@@ -125,6 +127,21 @@ def main() -> None:
                     f"peak RSS {rss_mb():.0f} MB"
                 )
             print(f"partitions now: {len(instance.get_dynamic_partitions(EPISODES))}")
+
+        # What a 304 costs on our side: the keys-only catalog read against decoding every row.
+        fks = [feed_key(u) for u in urls]
+        t = time.perf_counter()
+        for fk in fks:
+            read_feed_episodes(paths, fk), read_feed(paths, fk)
+        full_s = time.perf_counter() - t
+        t = time.perf_counter()
+        for fk in fks:
+            read_feed_keys(paths, fk)
+        keys_s = time.perf_counter() - t
+        print(
+            f"catalog read per unchanged feed: every row as Episode {full_s / len(fks) * 1000:.1f} ms, "
+            f"keys only {keys_s / len(fks) * 1000:.1f} ms (ratio {full_s / keys_s:.1f})"
+        )
     server.stop()
 
 
