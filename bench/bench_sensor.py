@@ -132,7 +132,8 @@ def main() -> None:
         fks = [feed_key(u) for u in urls]
         t = time.perf_counter()
         for fk in fks:
-            read_feed_episodes(paths, fk), read_feed(paths, fk)
+            read_feed_episodes(paths, fk)
+            read_feed(paths, fk)
         full_s = time.perf_counter() - t
         t = time.perf_counter()
         for fk in fks:

@@ -43,9 +43,9 @@ class FeedRefresh:
     not_modified: bool
     feed: Feed | None
     keys: list[str]  # every episode key of the feed, oldest first (see feeds.model.oldest_first)
+    paths: DataPaths = field(repr=False, compare=False)  # where the catalog is, for episodes after a 304
     problems: list[str] = field(default_factory=list)
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    paths: DataPaths | None = field(default=None, repr=False, compare=False)
     parsed: list[Episode] | None = field(default=None, repr=False, compare=False)
 
     @cached_property
@@ -56,8 +56,6 @@ class FeedRefresh:
         """
         if self.parsed is not None:
             return self.parsed
-        if self.paths is None:
-            raise ValueError(f"refresh of {self.url} carries neither parsed episodes nor the catalog's location")
         return read_feed_episodes(self.paths, self.feed_key)
 
 
@@ -111,7 +109,7 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
         etag = result.etag or state.get("etag")
         last_modified = result.last_modified or state.get("last_modified")
         _write_state(paths, fk, {**checked, "etag": etag, "last_modified": last_modified, "status": result.status})
-        return FeedRefresh(fk, url, True, feed, keys, list(state.get("problems") or []), now, paths=paths)
+        return FeedRefresh(fk, url, True, feed, keys, paths, list(state.get("problems") or []), now)
 
     if result.not_modified:
         raise _fail(paths, fk, state, url, "HTTP 304 Not Modified to a request without validators", now)
@@ -138,4 +136,4 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
         },
     )
     keys = oldest_first((ep.key, ep.published) for ep in parsed.episodes)
-    return FeedRefresh(fk, url, False, parsed.feed, keys, parsed.problems, now, paths=paths, parsed=parsed.episodes)
+    return FeedRefresh(fk, url, False, parsed.feed, keys, paths, parsed.problems, now, parsed=parsed.episodes)
