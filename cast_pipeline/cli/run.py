@@ -19,11 +19,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cast_pipeline.cli.runguard import guarded, was_interrupted
+from cast_pipeline.defs.batching import RECORD_EACH_EPISODE_TAGS
 from cast_pipeline.defs.feeds.assets import refresh_metadata
 from cast_pipeline.defs.feeds.partitions import EPISODES, EPISODES_PER_RUN, FEEDS
 from cast_pipeline.defs.feeds.sensors import registered_feeds
 from cast_pipeline.defs.jobs import EPISODES_JOB
+from cast_pipeline.defs.recovery.runs import run_process_tags
 from cast_pipeline.feeds.discovery import ScanResult, contiguous_ranges, scan_feeds
+from cast_pipeline.feeds.snapshot import load_episode
 from cast_pipeline.http import make_client
 from cast_pipeline.instance import get_instance
 from cast_pipeline.paths import DataPaths
@@ -43,8 +47,10 @@ class RunSummary:
     failures: dict[str, str] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)
     searchable: int | None = None  # episodes in the search index after the run (None: no index)
+    interrupted: list[str] | None = None  # set by Ctrl-C / SIGTERM: episodes left for the next run
 
 
+@guarded(console.print)
 def run(
     feed: list[str] = typer.Option(
         [], "--feed", help="Register this feed (URL, path or Apple Podcasts URL) and process only the given feeds."
@@ -91,8 +97,15 @@ def run(
     ranges = contiguous_ranges(instance.get_dynamic_partitions(EPISODES), set(todo), batch_size)
     _execute(job, instance, ranges, summary, log_level)
     _collect_outcomes(paths, todo, summary)
+    if summary.interrupted is not None:
+        print_summary(summary, paths)
+        console.print(
+            f"[yellow]stopped by Ctrl-C[/yellow]: finished episodes are recorded; {len(summary.interrupted)} "
+            "unfinished episode(s) continue with the next `cast-pipeline run`"
+        )
+        raise typer.Exit(130)
     update_search_index(instance, paths, summary, log_level)
-    print_summary(summary)
+    print_summary(summary, paths)
     if summary.failures or summary.feed_errors:
         raise typer.Exit(1)
 
@@ -125,8 +138,18 @@ def _execute(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("episodes", total=total)
-        for batch in ranges:
-            _run_batch(job, instance, batch, run_config, summary)
+        for index, batch in enumerate(ranges):
+            try:
+                stopped = _run_batch(job, instance, batch, run_config, summary)
+            except KeyboardInterrupt:  # between Dagster's checkpoints, or between batches
+                stopped = True
+            if stopped:
+                unfinished = missing_episodes(instance, job, batch)
+                reason = "interrupted (Ctrl-C) before it finished; the next `cast-pipeline run` continues it"
+                summary.failures.update({key: reason for key in unfinished})
+                summary.processed += len(batch) - len(unfinished)
+                summary.interrupted = unfinished + [key for later in ranges[index + 1 :] for key in later]
+                return
             summary.processed += len(batch)
             progress.update(task, advance=len(batch), description=f"episodes ({len(summary.failures)} failed)")
 
@@ -138,8 +161,8 @@ def _run_batch(
     run_config: dict,
     summary: RunSummary,
     selection: list[dg.AssetKey] | None = None,
-) -> None:
-    """One run over the batch; when some episodes fail, finish the steps Dagster skipped for the others.
+) -> bool:
+    """One run over the batch (True: interrupted); when some episodes fail, run the steps skipped for the others.
 
     Why: a step that fails for one episode makes Dagster skip the downstream steps of the whole batch
     (e.g. a 404 audio file would leave the other episodes without transcripts, run after run). So the
@@ -149,12 +172,14 @@ def _run_batch(
     result = job.execute_in_process(
         run_config=run_config,
         instance=instance,
-        tags={**tags, "cast/launched_by": "cast-pipeline run"},
+        tags={**tags, "cast/launched_by": "cast-pipeline run", **run_process_tags(), **RECORD_EACH_EPISODE_TAGS},
         raise_on_error=False,
         asset_selection=selection,
     )
     if result.success:
-        return
+        return False
+    if was_interrupted(result):
+        return True
     failed = _failures(result, batch)
     summary.failures.update(failed)
     ran = {e.step_key for e in result.all_events if e.is_step_success or e.is_step_failure}
@@ -163,7 +188,9 @@ def _run_batch(
     rest = {key for key in batch if key not in failed}
     if skipped and rest and len(skipped) < len(selected):
         for sub in contiguous_ranges(batch, rest, len(batch)):
-            _run_batch(job, instance, sub, run_config, summary, skipped)
+            if _run_batch(job, instance, sub, run_config, summary, skipped):
+                return True
+    return False
 
 
 def _failures(result: dg.ExecuteInProcessResult, batch: list[str]) -> dict[str, str]:
@@ -204,7 +231,7 @@ def update_search_index(instance: dg.DagsterInstance, paths: DataPaths, summary:
         result = defs.resolve_job_def(SEARCH_INDEX_JOB).execute_in_process(
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             instance=instance,
-            tags={"cast/launched_by": "cast-pipeline run"},
+            tags={"cast/launched_by": "cast-pipeline run", **run_process_tags()},
             raise_on_error=False,
         )
         if not result.success:
@@ -214,7 +241,7 @@ def update_search_index(instance: dg.DagsterInstance, paths: DataPaths, summary:
 
 def _collect_outcomes(paths: DataPaths, keys: Sequence[str], summary: RunSummary) -> None:
     for key in keys:
-        if key in summary.failures:
+        if key in summary.failures or key in (summary.interrupted or ()):
             continue
         publisher = paths.episode_file(key, PUBLISHER_FILE)
         status = json.loads(publisher.read_text(encoding="utf-8")).get("status") if publisher.exists() else None
@@ -226,7 +253,15 @@ def _collect_outcomes(paths: DataPaths, keys: Sequence[str], summary: RunSummary
             summary.outcomes["needs audio (no publisher transcript)"] += 1
 
 
-def print_summary(summary: RunSummary) -> None:
+def _episode_label(paths: DataPaths, key: str) -> str:
+    """The episode's title above its full key (feeds and other names are shown as they are)."""
+    try:
+        return f"{load_episode(paths, key).title}\n{key}"
+    except Exception:  # not an episode (a feed URL, search_index) or no metadata yet
+        return key
+
+
+def print_summary(summary: RunSummary, paths: DataPaths | None = None) -> None:
     table = Table(title="cast-pipeline run", show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -244,7 +279,11 @@ def print_summary(summary: RunSummary) -> None:
         table.add_row(what, str(count))
     console.print(table)
     if summary.feed_errors or summary.failures:
-        problems = Table("feed / episode", "reason", title="failures", show_lines=True)
-        for name, reason in {**summary.feed_errors, **summary.failures}.items():
+        problems = Table(title="failures", show_lines=True)
+        problems.add_column("feed / episode (title, key)", overflow="fold", ratio=1)
+        problems.add_column("reason", overflow="fold", ratio=1)
+        for name, reason in summary.feed_errors.items():
             problems.add_row(name, reason)
+        for key, reason in summary.failures.items():
+            problems.add_row(_episode_label(paths, key) if paths else key, reason)
         console.print(problems)

@@ -43,6 +43,7 @@ from cast_pipeline.paths import write_text_atomic
 from cast_pipeline.segments import word_count
 from cast_pipeline.speech import AudioError, SpeechResult, Transcriber, download_audio, probe_duration, transcribe_files
 from cast_pipeline.speech.audio import audio_user_agent
+from cast_pipeline.speech.reuse import REUSED, ReusableSpeech, reusable_speech
 from cast_pipeline.transcripts.publisher import load_publisher_transcript
 from cast_pipeline.transcripts.store import speech_file
 
@@ -175,6 +176,24 @@ def _speech_metadata(title: str, result: SpeechResult, path: Path, audio_fp: str
     }
 
 
+def _reused_metadata(title: str, done: ReusableSpeech) -> dict[str, Any]:
+    meta = done.meta
+    return {
+        "title": title,
+        "status": REUSED,
+        "reason": done.reason(),
+        "backend": str(meta.get("backend")),
+        "model": str(meta.get("model")),
+        "language": meta.get("language") or "unknown",
+        "duration_seconds": meta.get("duration") or 0.0,
+        "segments": done.segments,
+        "words": done.words,
+        "speech_file": str(done.path),
+        "audio_fingerprint": str(meta.get("audio_fingerprint")),
+        "transcribed_at": str(meta.get("transcribed_at")),
+    }
+
+
 def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
     """The ``<prefix>/speech_transcript`` asset, its code version ``<backend>:<model>`` from ``model``.
 
@@ -206,7 +225,7 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
     )
     def speech_transcript(context: dg.AssetExecutionContext, cast: CastResource, speech_model: SpeechModel):
         paths = cast.paths()
-        plan: dict[str, _Planned | Exception | str] = {}
+        plan: dict[str, _Planned | ReusableSpeech | Exception | str] = {}
         titles: dict[str, str] = {}
         for ep_key in context.partition_keys:
             try:
@@ -216,7 +235,12 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
                 if publisher.status == "found":
                     plan[ep_key] = f"publisher transcript found ({publisher.source})"
                 else:
-                    plan[ep_key] = _Planned(episode_audio_path(paths, ep_key), speech_model.language_for(ep.language))
+                    audio_path = episode_audio_path(paths, ep_key)
+                    # Finished earlier (e.g. by a run killed later in the batch): reuse, never redo.
+                    done, why = reusable_speech(paths.episode_file(ep_key, out_name), fingerprint(audio_path), version)
+                    if done is None and why != "no earlier result":
+                        context.log.info(f"episode {ep_key} ({ep.title!r}): {why}")
+                    plan[ep_key] = done or _Planned(audio_path, speech_model.language_for(ep.language))
             except Exception as exc:  # raised again for this episode only, by work()
                 plan[ep_key] = exc
         batch = _BatchTranscriber([p for p in plan.values() if isinstance(p, _Planned)], speech_model)
@@ -227,6 +251,9 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
                 raise planned
             if isinstance(planned, str):
                 return {"title": titles.get(ep_key, ""), "status": NOT_NEEDED, "reason": planned}
+            if isinstance(planned, ReusableSpeech):
+                context.log.info(f"episode {ep_key} ({titles[ep_key]!r}): {planned.reason()}")
+                return _reused_metadata(titles[ep_key], planned)
             audio_fp = fingerprint(planned.path)
             result = batch.next_result(planned.path)
             host, pid = socket.gethostname(), os.getpid()
@@ -238,6 +265,7 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
                 realtime_factor=round(result.realtime_factor, 3) if result.processing_seconds > 0 else None,
                 host=host,
                 pid=pid,
+                code_version=version,
                 transcribed_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )
             write_text_atomic(paths.episode_file(ep_key, out_name), text)
