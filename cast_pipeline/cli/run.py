@@ -18,6 +18,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from cast_pipeline.cli.runguard import guarded, was_interrupted
 from cast_pipeline.defs.batching import RECORD_EACH_EPISODE_TAGS
@@ -253,12 +254,12 @@ def _collect_outcomes(paths: DataPaths, keys: Sequence[str], summary: RunSummary
             summary.outcomes["needs audio (no publisher transcript)"] += 1
 
 
-def _episode_label(paths: DataPaths, key: str) -> str:
-    """The episode's title above its full key (feeds and other names are shown as they are)."""
+def _episode_label(paths: DataPaths | None, key: str) -> tuple[str, str | None]:
+    """(title, key) of an episode; (name, None) for what is not one (search_index) or has no metadata yet."""
     try:
-        return f"{load_episode(paths, key).title}\n{key}"
-    except Exception:  # not an episode (a feed URL, search_index) or no metadata yet
-        return key
+        return (repr(load_episode(paths, key).title), key) if paths else (key, None)
+    except Exception:  # not an episode, or its episode.json was never written
+        return key, None
 
 
 def print_summary(summary: RunSummary, paths: DataPaths | None = None) -> None:
@@ -279,11 +280,11 @@ def print_summary(summary: RunSummary, paths: DataPaths | None = None) -> None:
         table.add_row(what, str(count))
     console.print(table)
     if summary.feed_errors or summary.failures:
-        problems = Table(title="failures", show_lines=True)
-        problems.add_column("feed / episode (title, key)", overflow="fold", ratio=1)
-        problems.add_column("reason", overflow="fold", ratio=1)
-        for name, reason in summary.feed_errors.items():
-            problems.add_row(name, reason)
-        for key, reason in summary.failures.items():
-            problems.add_row(_episode_label(paths, key) if paths else key, reason)
-        console.print(problems)
+        # Not a table: keys and URLs are longer than a terminal column, and a cut key cannot be copied.
+        console.print(f"[bold]failures[/bold] ({len(summary.feed_errors) + len(summary.failures)}):")
+        failed = [(f"feed {name}", None, reason) for name, reason in summary.feed_errors.items()]
+        failed += [(*_episode_label(paths, key), reason) for key, reason in summary.failures.items()]
+        for name, key, reason in failed:
+            text = Text("✗ ", style="red").append(name, style="bold")
+            text.append(f"\n  {key}" if key else "").append(f"\n  {reason}")
+            console.print(text, soft_wrap=True)
