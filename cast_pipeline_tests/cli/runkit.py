@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
+import cast_pipeline.instance
 from cast_pipeline.defs.speech.keys import LOCAL, speech_key
 from cast_pipeline_tests.defs.speech.speechkit import SpeechItem, serve_speech_feed
 from cast_pipeline_tests.httpserver import LocalHTTPServer
@@ -25,6 +27,7 @@ CLIPS = (
     "librivox-sense-and-sensibility-0880",
 )
 SPEECH = speech_key(LOCAL)
+PACKAGED_YAML = Path(cast_pipeline.instance.__file__).parent / "instance_files" / "dagster.yaml"
 
 
 def serve_clips(server: LocalHTTPServer, shared_data: Path, count: int) -> str:
@@ -55,6 +58,10 @@ class Env:
 
 def make_env(tmp_path: Path) -> Env:
     home, data = tmp_path / "home", tmp_path / "data"
+    home.mkdir()  # with the packaged dagster.yaml (one speech slot), as `cast-pipeline run` would create it
+    shutil.copyfile(
+        Path(cast_pipeline.instance.__file__).parent / "instance_files" / "dagster.yaml", home / "dagster.yaml"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAST_", "DAGSTER_HOME"))}
     env.update(
         DAGSTER_HOME=str(home),
