@@ -78,7 +78,7 @@ def start_run(env: Env, *args: str) -> subprocess.Popen[str]:
 
 
 def wait_for(
-    condition: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[str] | None = None
+    condition: Callable[[], object], timeout: float, what: str, proc: subprocess.Popen[str] | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

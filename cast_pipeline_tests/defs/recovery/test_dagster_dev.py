@@ -63,7 +63,7 @@ def test_reclaim_dead_runs_sensor_frees_the_slot_of_a_killed_run_worker(
     command = [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-p", str(port), "-h", "127.0.0.1"]
     dev = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: _up(port), 120, "dagster dev to serve", dev)
+        wait_for(lambda: _up(port), 300, "dagster dev to serve", dev)  # ~7 s idle, minutes on a loaded machine
         tags = json.dumps({ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]})
         launch = [str(BIN / "dagster"), "job", "launch", "-w", "workspace.yaml", "-j", "episodes_job", "--tags", tags]
         subprocess.run(launch, cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=120)
