@@ -128,8 +128,10 @@ def _dead(instance: dg.DagsterInstance, run: dg.DagsterRun) -> ProcessRef | None
 def fail_dead_runs(instance: dg.DagsterInstance) -> list[DeadRun]:
     """Fail the unfinished runs of this host whose process is gone and free every leaked pool slot.
 
-    Leaked: slots still held by runs that finished (failed, canceled, succeeded) more than
-    ``FINISHED_GRACE_SECONDS`` ago, unless their process is known to be alive. Returns what was done.
+    Leaked: slots still held by runs that finished (failed, canceled, succeeded) whose process is gone,
+    or, when their process cannot be checked from here, that finished over ``FINISHED_GRACE_SECONDS``
+    ago. (In `dagster dev` the code server marks a run failed when its worker dies, without freeing its
+    slots.) Returns what was done.
     """
     holders = _slot_holders(instance)
     done: list[DeadRun] = []
@@ -158,11 +160,14 @@ def _free_leftover_slots(instance: dg.DagsterInstance, holders: Mapping[str, set
     now = time.time()
     for record in instance.get_run_records(dg.RunsFilter(run_ids=list(holders))):
         run = record.dagster_run
-        ended = record.end_time or record.update_timestamp.timestamp()
-        if not run.is_finished or now - ended < FINISHED_GRACE_SECONDS:
+        if not run.is_finished:
             continue
         ref = run_process(instance, run)
-        if ref is not None and ref.host == this_host() and is_alive(ref):
+        ended = record.end_time or record.update_timestamp.timestamp()
+        if ref is not None and ref.host == this_host():
+            if is_alive(ref):  # still winding down: it frees its slots itself
+                continue
+        elif now - ended < FINISHED_GRACE_SECONDS:  # process unknown here: give it time to free them
             continue
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         process = ref.describe() if ref else "unknown process"

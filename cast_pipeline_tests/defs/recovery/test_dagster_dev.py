@@ -2,8 +2,9 @@
 
 The run is launched through the daemon (`dagster job launch`), so its process is only known from its
 "Started process for run (pid: N)" event and its code location is managed by `dagster dev` on this
-host: the path `cast-pipeline run` tags do not cover. The reclaim_dead_runs sensor (on by default)
-must notice within its interval.
+host: the path `cast-pipeline run` tags do not cover. Dagster's code server notices the dead worker
+and fails the run but keeps its speech slot claimed; the reclaim_dead_runs sensor (on by default)
+must free it within a few of its intervals.
 """
 
 from __future__ import annotations
@@ -77,9 +78,9 @@ def test_reclaim_dead_runs_sensor_frees_the_slot_of_a_killed_run_worker(
         killed_at = time.monotonic()
         wait_for(lambda: not claimed(instance), RECLAIM_INTERVAL_SECONDS * 4, "the sensor to free the slot", dev)
         print(f"\ndagster dev: slot of the killed run worker freed {time.monotonic() - killed_at:.1f} s after kill -9")
+        # Dagster's code server marks the run failed when its worker dies, but leaves its slot claimed
+        # (no free_slots_after_run_end_seconds on one machine): the sensor frees it.
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
-        failure = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-        assert f"pid {ref.pid}" in failure[-1].dagster_event.message
     finally:
         dev.send_signal(signal.SIGINT)
         try:

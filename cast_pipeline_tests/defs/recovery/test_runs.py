@@ -114,6 +114,11 @@ def test_slots_left_by_finished_or_deleted_runs_are_freed_after_a_grace(
     assert (freed.run_id, freed.pools) == (canceled.run_id, ("speech",))
     assert _holders(instance) == []
 
+    failed = _run(instance, _dead_process_tags(), status=dg.DagsterRunStatus.FAILURE)  # its worker died
+    monkeypatch.setattr(runs, "FINISHED_GRACE_SECONDS", 3600.0)
+    _hold(instance, failed)
+    assert [d.run_id for d in fail_dead_runs(instance)] == [failed.run_id]  # its process is gone: no grace
+
     instance.event_log_storage.claim_concurrency_slot("speech", "a-deleted-run", "step")
     (gone,) = fail_dead_runs(instance)
     assert gone.run_id == "a-deleted-run" and _holders(instance) == []
