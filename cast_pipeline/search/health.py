@@ -25,7 +25,7 @@ _PROBE = "podcast"  # any word: the full-text probe only has to read the index, 
 
 
 def _reason(exc: BaseException) -> str:
-    first = (str(exc).strip().splitlines() or [""])[0]
+    first = (str(exc).strip().splitlines() or [""])[0].split(", /rustc/")[0]  # drop Rust source locations
     return f"{type(exc).__name__}: {first[:160]}"
 
 
