@@ -63,7 +63,9 @@ def read_manifest(paths: DataPaths) -> Manifest | None:
         if not isinstance(data, dict):
             raise ValueError(f"a JSON {type(data).__name__}, not an object")
         if data.get("format") != FORMAT:
-            raise IndexNotBuiltError(f"search index at {paths.search_dir} has format {data.get('format')}; rebuild it")
+            raise IndexNotBuiltError(
+                f"the search index manifest {source} has format {data.get('format')}, not {FORMAT}"
+            )
         return Manifest(**data)
     except (ValueError, TypeError) as exc:  # garbage, truncation, unknown or missing fields
         raise IndexDamagedError(
