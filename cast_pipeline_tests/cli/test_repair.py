@@ -17,6 +17,8 @@ from dagster._core.instance.ref import InstanceRef
 from typer.testing import CliRunner
 
 from cast_pipeline.cli.main import app
+from cast_pipeline.defs.storage.records import recorded_metadata
+from cast_pipeline.integrity import fingerprint_file
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import store
 from cast_pipeline_tests.defs.feedkit import Item, serve_feed
@@ -100,6 +102,28 @@ def test_doctor_on_a_healthy_archive_exits_0(archive: Archive) -> None:
     assert "[ok] episodes: 2 episodes" in output and "[ok] search index" in output and "healthy" in output
     code, output = _cli("doctor", "--json")
     assert code == 0 and {f["severity"] for f in json.loads(output)} == {"ok"}
+
+
+def test_every_written_file_is_fingerprinted_in_its_materialisation(archive: Archive) -> None:
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(archive.root / "home"))) as instance:
+        assets = [dg.AssetKey(a) for a in ("episode", "publisher_transcript", "transcript", "embeddings")]
+        recorded = recorded_metadata(instance, assets)
+    assert len(recorded) == 2
+    for key, by_asset in recorded.items():
+        folder = archive.episode_dir(by_asset["episode"]["title"])
+        assert folder.name == key
+        written = {name: fp for metadata in by_asset.values() for name, fp in metadata["files"].items()}
+        assert sorted(written) == sorted(
+            [
+                "episode.json",
+                "publisher.json",
+                "publisher.raw.vtt",
+                "transcript.json",
+                "transcript.md",
+                "embeddings.parquet",
+            ]
+        )
+        assert all(fingerprint_file(folder / name) == fp for name, fp in written.items())
 
 
 def test_deleted_embeddings_are_re_made_by_the_next_run(archive: Archive) -> None:
