@@ -30,6 +30,7 @@ from typing import Any
 from cast_pipeline.paths import DataPaths
 
 FILES = "files"  # metadata entry: {file name: {"bytes": int, "sha256": hex}}
+RECORDED_ENTRIES = ("title", "status", FILES)  # the metadata entries the checks read
 TEMP_GRACE_SECONDS = 3600  # younger temp files may belong to a writer that is still running
 _CHUNK = 1 << 20
 

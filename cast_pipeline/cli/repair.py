@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from cast_pipeline.cli.run import RunSummary, _run_batch
 from cast_pipeline.defs.feeds.partitions import EPISODES, EPISODES_PER_RUN
-from cast_pipeline.defs.storage.records import recorded_metadata
+from cast_pipeline.defs.storage.records import cache_path, recorded_metadata
 from cast_pipeline.feeds.discovery import contiguous_ranges
 from cast_pipeline.integrity import FileProblem, verify_episode
 from cast_pipeline.paths import DataPaths
@@ -40,7 +40,8 @@ def file_problems(
     full: bool,
 ) -> list[FileProblem]:
     """Files of the episodes (None: every recorded one) that do not match what the job's assets recorded."""
-    recorded = recorded_metadata(instance, job.asset_layer.executable_asset_keys, episode_keys)
+    assets = job.asset_layer.executable_asset_keys
+    recorded = recorded_metadata(instance, assets, episode_keys, cache=cache_path(instance))
     order = list(dict.fromkeys(episode_keys)) if episode_keys is not None else sorted(recorded)
     return [p for key in order if key in recorded for p in verify_episode(paths, key, recorded[key], full=full)]
 
