@@ -136,7 +136,13 @@ def search_index(ctx: DoctorContext) -> list[Finding]:
     if read_manifest(ctx.paths) is None:
         return [Finding("search index", subject, "no index built yet", "`cast-pipeline run` builds it", "warning")]
     findings = []
-    if plan_sync(ctx.paths, embedding_model.name()).needed:
+    try:
+        behind = plan_sync(ctx.paths, embedding_model.name()).needed
+        counts = check_index_counts(ctx.paths)
+    except Exception as exc:  # a damaged embeddings file (reported above) or a broken model setting
+        problem = f"cannot compare the index with the embeddings ({type(exc).__name__}: {str(exc)[:160]})"
+        return [Finding("search index", subject, problem, "`cast-pipeline run --repair`, then `doctor` again")]
+    if behind:
         repaired = ctx.fix and _rebuild_index(ctx)
         findings.append(
             Finding(
@@ -148,7 +154,9 @@ def search_index(ctx: DoctorContext) -> list[Finding]:
                 repaired=repaired,
             )
         )
-    counts = check_index_counts(ctx.paths)
+        if not repaired:
+            return findings  # rows differ from the embeddings until the update: that is this finding
+        counts = check_index_counts(ctx.paths)
     if not counts.passed:
         repaired = False
         if ctx.fix:

@@ -20,7 +20,7 @@ from cast_pipeline.cli.main import app
 from cast_pipeline.defs.storage.records import recorded_metadata
 from cast_pipeline.integrity import fingerprint_file
 from cast_pipeline.paths import DataPaths
-from cast_pipeline.search import store
+from cast_pipeline.search import remove_episodes, store
 from cast_pipeline_tests.defs.feedkit import Item, serve_feed
 from cast_pipeline_tests.httpserver import LocalHTTPServer
 
@@ -199,6 +199,16 @@ def test_garbage_in_a_lancedb_file_is_rebuilt_by_doctor_fix(archive: Archive) ->
     assert _titles("rockets") == {"Rockets"}
     code, output = _cli("doctor")
     assert code == 0, output
+
+
+def test_index_rows_that_differ_from_the_embeddings_are_named_then_rebuilt(archive: Archive) -> None:
+    key = archive.episode_dir("Pasta").name
+    remove_episodes(DataPaths(archive.data), [key])  # rows gone behind the index's bookkeeping
+    code, output = _cli("doctor")
+    assert code == 1 and "rows differ from the embeddings" in output and key in output
+    code, output = _cli("doctor", "--fix")
+    assert code == 0, output
+    assert "[fixed] search index" in output and _titles("pasta") == {"Pasta"}
 
 
 def test_doctor_names_orphans_and_crash_leftovers_and_fix_removes_the_leftovers(archive: Archive) -> None:
