@@ -59,6 +59,9 @@ def run(
     batch_size: int = typer.Option(EPISODES_PER_RUN, help="Episodes per Dagster run."),
     limit: int = typer.Option(0, help="Process at most this many episodes (0: all missing)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's run logs on the console."),
+    repair: bool = typer.Option(
+        False, "--repair", help="Also verify every file's content fingerprint and parse it; re-make what is damaged."
+    ),
 ) -> None:
     """Refresh feeds, add new episodes and materialise everything missing for them."""
     from cast_pipeline.cli.feeds import resolve_input
@@ -97,6 +100,9 @@ def run(
         todo = todo[:limit]
     ranges = contiguous_ranges(instance.get_dynamic_partitions(EPISODES), set(todo), batch_size)
     _execute(job, instance, ranges, summary, log_level)
+    from cast_pipeline.cli.repair import check_run  # trust the files, not only the records (issue 11)
+
+    check_run(instance, job, paths, feed_keys, summary, full=repair, log_level=log_level, batch_size=batch_size)
     _collect_outcomes(paths, todo, summary)
     if summary.interrupted is not None:
         print_summary(summary, paths)

@@ -43,7 +43,8 @@ def search_command(
     as_json: bool = typer.Option(False, "--json", help="Print the results as a JSON array (one object per hit)."),
 ) -> None:
     """Search every indexed transcript: episode title/description matches first, then phrases."""
-    from cast_pipeline.search import IndexNotBuiltError, SearchError, search
+    from cast_pipeline.search import IndexDamagedError, IndexNotBuiltError, SearchError, search
+    from cast_pipeline.search.health import FIX, index_damage
 
     paths = DataPaths(load_settings().data_dir)
     try:
@@ -51,11 +52,20 @@ def search_command(
     except IndexNotBuiltError as exc:
         typer.echo(f"cannot search: {exc}", err=True)
         raise typer.Exit(1) from None
+    except IndexDamagedError as exc:
+        typer.echo(f"cannot search: {exc}; {FIX}", err=True)
+        raise typer.Exit(1) from None
     except ValueError as exc:  # empty query, unknown feed, bad date
         typer.echo(f"cannot search: {exc}", err=True)
         raise typer.Exit(2) from None
     except SearchError as exc:
         typer.echo(f"cannot search: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except Exception:  # a damaged index file fails deep inside LanceDB/DuckDB: say which, in one line
+        damage = index_damage(paths)
+        if damage is None:
+            raise
+        typer.echo(f"cannot search: {damage}; {FIX}", err=True)
         raise typer.Exit(1) from None
     if as_json:
         sys.stdout.write(json.dumps(records(hits), ensure_ascii=False, indent=1) + "\n")

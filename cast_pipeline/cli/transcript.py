@@ -7,6 +7,7 @@ from datetime import datetime
 
 import typer
 
+from cast_pipeline.feeds.snapshot import load_episode
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.settings import load_settings
 from cast_pipeline.transcripts.render import render
@@ -29,7 +30,7 @@ def show(
     try:
         doc = load_transcript(paths, episode_key)
     except (FileNotFoundError, ValueError) as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(f"{_title(paths, episode_key)}{exc}", err=True)
         raise typer.Exit(1) from None
     meta = doc.meta
     header = {
@@ -39,3 +40,11 @@ def show(
         "source": doc.source,
     }
     sys.stdout.write(render(fmt, doc.segments, **header))
+
+
+def _title(paths: DataPaths, episode_key: str) -> str:
+    """``'Title': `` from the episode's snapshot, so an error names the episode as people know it."""
+    try:
+        return f"{load_episode(paths, episode_key).title!r}: "
+    except Exception:  # no snapshot, invalid key: the key in the message has to do
+        return ""

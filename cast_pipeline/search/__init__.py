@@ -27,6 +27,7 @@ from cast_pipeline.search.embeddings import (
 from cast_pipeline.search.errors import (
     EmbeddingModelError,
     ExtensionMissingError,
+    IndexDamagedError,
     IndexNotBuiltError,
     ModelMismatchError,
     SearchError,
@@ -39,6 +40,7 @@ __all__ = [
     "Embedder",
     "EmbeddingModelError",
     "ExtensionMissingError",
+    "IndexDamagedError",
     "IndexNotBuiltError",
     "IndexUpdate",
     "ModelMismatchError",

@@ -15,6 +15,10 @@ class IndexNotBuiltError(SearchError):
     """No search index exists yet under the data directory."""
 
 
+class IndexDamagedError(SearchError):
+    """Files of the search index exist but cannot be read (garbage, truncation): rebuild it from the episodes."""
+
+
 class ModelMismatchError(SearchError):
     """Vectors from two embedding models would end up in one index (their distances are meaningless)."""
 

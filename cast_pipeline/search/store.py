@@ -26,7 +26,7 @@ import lancedb
 import pyarrow as pa
 
 from cast_pipeline.paths import DataPaths, write_text_atomic
-from cast_pipeline.search.errors import IndexNotBuiltError
+from cast_pipeline.search.errors import IndexDamagedError, IndexNotBuiltError
 from cast_pipeline.search.languages import fts_columns
 
 MANIFEST = "manifest.json"
@@ -58,10 +58,19 @@ def read_manifest(paths: DataPaths) -> Manifest | None:
     source = manifest_path(paths)
     if not source.is_file():
         return None
-    data = json.loads(source.read_text(encoding="utf-8"))
-    if data.get("format") != FORMAT:
-        raise IndexNotBuiltError(f"search index at {paths.search_dir} has format {data.get('format')}; rebuild it")
-    return Manifest(**data)
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
+        if data.get("format") != FORMAT:
+            raise IndexNotBuiltError(
+                f"the search index manifest {source} has format {data.get('format')}, not {FORMAT}"
+            )
+        return Manifest(**data)
+    except (ValueError, TypeError) as exc:  # garbage, truncation, unknown or missing fields
+        raise IndexDamagedError(
+            f"the search index manifest {source} is damaged ({type(exc).__name__}: {str(exc)[:120]})"
+        ) from None
 
 
 def require_manifest(paths: DataPaths) -> Manifest:

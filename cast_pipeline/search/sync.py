@@ -31,6 +31,7 @@ from typing import Literal
 from cast_pipeline.paths import DataPaths, write_text_atomic
 from cast_pipeline.search import store
 from cast_pipeline.search.embeddings import EMBEDDINGS_FILE, embeddings_are_current, resolve_model
+from cast_pipeline.search.health import index_damage, reset_index
 from cast_pipeline.search.index import rebuild_index, remove_episodes, update_index
 from cast_pipeline.search.indexes import VectorIndexConfig
 
@@ -78,6 +79,7 @@ class SyncResult:
     other_model: list[str]
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    repaired: str = ""  # the damage found in the index before this update (it was then rebuilt), if any
 
 
 def state_path(paths: DataPaths) -> Path:
@@ -193,6 +195,9 @@ def sync_index(paths: DataPaths, model: str, *, vector_config: VectorIndexConfig
     """
     began = time.monotonic()
     with writer_lock(paths):
+        damage = index_damage(paths) or ""
+        if damage:  # derived data: drop it, the plan below then rebuilds it from the episodes' files
+            reset_index(paths)
         plan = plan_sync(paths, model)
         status: Status = "up_to_date"
         updated: list[str] = []
@@ -233,4 +238,5 @@ def sync_index(paths: DataPaths, model: str, *, vector_config: VectorIndexConfig
         other_model=plan.other_model,
         seconds=round(time.monotonic() - began, 3),
         timings=timings,
+        repaired=damage,
     )

@@ -123,7 +123,13 @@ def load_transcript(paths: DataPaths, episode_key: str) -> TranscriptDoc:
             f"episode {episode_key} has no transcript yet (looked for {path}); run `cast-pipeline run` "
             "or materialise the transcript asset for that partition"
         )
-    segments, meta = segments_from_json(path.read_bytes())
+    try:
+        segments, meta = segments_from_json(path.read_bytes())
+    except (ValueError, KeyError, TypeError) as exc:  # truncated or overwritten: name the file and the fix
+        raise ValueError(
+            f"the transcript of episode {episode_key} at {path} is damaged ({type(exc).__name__}: "
+            f"{str(exc)[:120]}); `cast-pipeline run --repair` rebuilds it"
+        ) from None
     return TranscriptDoc(episode_key, segments, meta)
 
 

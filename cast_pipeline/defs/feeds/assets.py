@@ -15,7 +15,8 @@ from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.feeds.catalog import read_feed_episodes
 from cast_pipeline.feeds.model import Episode
 from cast_pipeline.feeds.refresh import FeedRefresh, refresh_feed
-from cast_pipeline.feeds.snapshot import save_episode
+from cast_pipeline.feeds.snapshot import EPISODE_FILE, save_episode
+from cast_pipeline.integrity import files_metadata
 from cast_pipeline.keys import feed_key_of
 
 OWNERS = ["team:archive"]
@@ -88,6 +89,6 @@ def episode(context: dg.AssetExecutionContext, cast: CastResource):
                 "Refresh the feed (materialise `feed`) or remove the partition."
             )
         save_episode(paths, ep)
-        return _episode_metadata(ep)
+        return {**_episode_metadata(ep), **files_metadata(paths.episode_dir(key), [EPISODE_FILE])}
 
     yield from per_episode(context, work)

@@ -28,8 +28,10 @@ from cast_pipeline.defs.feeds.partitions import episode_backfill_policy, episode
 from cast_pipeline.defs.search.resources import EmbeddingModel, describe_model
 from cast_pipeline.defs.speech.keys import TRANSCRIPT_KEY
 from cast_pipeline.defs.storage.resources import CastResource
+from cast_pipeline.integrity import files_metadata
 from cast_pipeline.search import embed_episode, write_episode_embeddings
 from cast_pipeline.search.checks import check_episode_embeddings
+from cast_pipeline.search.embeddings import EMBEDDINGS_FILE
 from cast_pipeline.search.sync import sync_index
 from cast_pipeline.transcripts.store import TRANSCRIPT_JSON, load_transcript
 
@@ -87,7 +89,8 @@ def build_embeddings_asset(model: EmbeddingModel) -> dg.AssetsDefinition:
             title, feed = doc.meta.get("title") or key, doc.meta.get("feed_title") or ""
             base = {"title": title, "feed": feed, "model": model_name}
             if check_episode_embeddings(paths, key, doc.segments, model_name).passed:
-                return {**base, "status": UNCHANGED, "phrases": phrases}
+                written = files_metadata(paths.episode_dir(key), [EMBEDDINGS_FILE])
+                return {**base, "status": UNCHANGED, "phrases": phrases, **written}
             embedder = embedding_model.embedder()
             began = time.monotonic()
             table = embed_episode(key, doc.segments, embedder)
@@ -99,6 +102,7 @@ def build_embeddings_asset(model: EmbeddingModel) -> dg.AssetsDefinition:
                 "dimensions": embedder.dim,
                 "seconds": round(time.monotonic() - began, 3),
                 "path": str(target),
+                **files_metadata(target.parent, [target.name]),
             }
 
         yield from per_episode(context, work)
@@ -123,6 +127,8 @@ def build_embeddings_asset(model: EmbeddingModel) -> dg.AssetsDefinition:
 def search_index(context: dg.AssetExecutionContext, cast: CastResource, embedding_model: EmbeddingModel):
     paths = cast.paths()
     result = sync_index(paths, embedding_model.name())
+    if result.repaired:
+        context.log.warning(f"search index was damaged, rebuilt from the episodes' files: {result.repaired}")
     context.log.info(
         f"search index {result.status}: {len(result.updated)} episodes updated, {len(result.removed)} removed, "
         f"{result.segments} phrases of {result.episodes} episodes in {result.seconds} s"
@@ -145,5 +151,6 @@ def search_index(context: dg.AssetExecutionContext, cast: CastResource, embeddin
             "generation": result.generation or "none",
             "timings": dg.MetadataValue.json(result.timings),
             "path": str(paths.search_dir),
+            "repaired": result.repaired or "nothing",
         }
     )

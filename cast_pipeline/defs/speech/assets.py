@@ -39,6 +39,7 @@ from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.defs.transcripts.assets import publisher_transcript
 from cast_pipeline.feeds.snapshot import load_episode
 from cast_pipeline.http import make_client
+from cast_pipeline.integrity import files_metadata
 from cast_pipeline.paths import write_text_atomic
 from cast_pipeline.segments import word_count
 from cast_pipeline.speech import AudioError, SpeechResult, Transcriber, download_audio, probe_duration, transcribe_files
@@ -273,7 +274,8 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
                 f"episode {ep_key}: {result.duration:.0f} s of audio transcribed in {result.processing_seconds:.1f} s "
                 f"({result.realtime_factor:.1f}x realtime) by {result.backend}:{result.model} on {result.device}"
             )
-            return _speech_metadata(titles[ep_key], result, planned.path, audio_fp)
+            written = files_metadata(paths.episode_dir(ep_key), [out_name])
+            return {**_speech_metadata(titles[ep_key], result, planned.path, audio_fp), **written}
 
         try:
             yield from per_episode(context, work)

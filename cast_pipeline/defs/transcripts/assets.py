@@ -24,13 +24,16 @@ from cast_pipeline.defs.speech.keys import LOCAL, TRANSCRIPT_KEY, speech_key
 from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.feeds.snapshot import load_episode
 from cast_pipeline.http import make_client
+from cast_pipeline.integrity import files_metadata
 from cast_pipeline.segments import word_count
 from cast_pipeline.transcripts.publisher import (
+    PUBLISHER_FILE,
+    RAW_PREFIX,
     PublisherTranscript,
     fetch_publisher_transcript,
     save_publisher_transcript,
 )
-from cast_pipeline.transcripts.store import TRANSCRIPT_MD, build_transcript, transcript_stats
+from cast_pipeline.transcripts.store import TRANSCRIPT_JSON, TRANSCRIPT_MD, build_transcript, transcript_stats
 
 PREVIEW_LINES = 12
 
@@ -57,7 +60,8 @@ def publisher_transcript(context: dg.AssetExecutionContext, cast: CastResource):
             save_publisher_transcript(paths, key, result)
             if result.status != "found":
                 context.log.info(f"episode {key} ({ep.title!r}): no usable publisher transcript, needs audio")
-            return _publisher_metadata(ep.title, result)
+            written = [PUBLISHER_FILE, *(p.name for p in paths.episode_dir(key).glob(RAW_PREFIX + "*"))]
+            return {**_publisher_metadata(ep.title, result), **files_metadata(paths.episode_dir(key), written)}
 
         yield from per_episode(context, work)
 
@@ -110,6 +114,7 @@ def build_transcript_asset(speech_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
                 "format": "markdown+json",
                 "path": str(paths.episode_file(key, TRANSCRIPT_MD)),
                 "preview": dg.MetadataValue.md("\n".join(preview[: PREVIEW_LINES + 4])),
+                **files_metadata(paths.episode_dir(key), [TRANSCRIPT_JSON, TRANSCRIPT_MD]),
             }
 
         yield from per_episode(context, work)

@@ -18,6 +18,7 @@ from cast_pipeline.definitions import defs
 from cast_pipeline.defs.jobs import EPISODES_JOB
 from cast_pipeline.defs.speech.automation import TRANSCRIPT_JOB, audio_ready_sensor_name
 from cast_pipeline.defs.speech.keys import LOCAL, speech_key
+from cast_pipeline.integrity import fingerprint_file
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.speech import clear_model_cache, loaded_models
 from cast_pipeline.speech.wer import wer
@@ -138,6 +139,9 @@ def test_a_corrupt_file_fails_only_its_partition_and_the_sensor_completes_the_ot
         assert latest_metadata(instance, SPEECH, broken) is None
         assert latest_metadata(instance, SPEECH, jfk)["status"] == "transcribed"
         assert paths.episode_file(jfk, "speech-local.json").exists()
+        assert latest_metadata(instance, SPEECH, jfk)["files"] == {  # the fingerprint of the file as written
+            "speech-local.json": fingerprint_file(paths.episode_file(jfk, "speech-local.json"))
+        }
         # Dagster skips the transcript step of the whole batch after a failed upstream step...
         assert "transcript" not in step_keys(result)
         assert latest_metadata(instance, "transcript", jfk) is None
