@@ -96,7 +96,7 @@ def test_a_crashed_runs_slot_is_free_within_a_minute(tmp_path: Path, monkeypatch
     ref = _ref(tmp_path, monkeypatch)
     monitoring = ref.settings["run_monitoring"]
     # the monitoring daemon frees slots of ended runs at its poll, once they ended this long ago
-    assert monitoring["poll_interval_seconds"] + monitoring["free_slots_after_run_end_seconds"] <= 45
+    assert monitoring["poll_interval_seconds"] + monitoring["free_slots_after_run_end_seconds"] <= 30
     assert monitoring["free_slots_after_run_end_seconds"] >= 5, "never free a slot at the instant a run ends"
     launcher = ref.run_launcher_data.rehydrate(as_type=RunLauncher)  # as the daemon builds it
     assert launcher.supports_check_run_worker_health, "run monitoring can see dead workers"
