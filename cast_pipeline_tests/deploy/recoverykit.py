@@ -7,6 +7,7 @@ free port, with the environment a host of deploy/ would give it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -94,10 +95,8 @@ class Service:
         """Send ``sig`` to the whole process group and wait for the leader to exit."""
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -108,18 +107,14 @@ class Service:
         if self.alive():
             self.kill(signal.SIGINT)
         if self.proc is not None:  # leftovers of the group (run workers) go too
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     def tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
-def grpc_location(
-    name: str, module: str, port: int, env: Mapping[str, str], workdir: Path
-) -> Service:
+def grpc_location(name: str, module: str, port: int, env: Mapping[str, str], workdir: Path) -> Service:
     argv = [str(BIN / "dagster"), "api", "grpc", "-m", module, "-h", "127.0.0.1", "-p", str(port)]
     return Service(name, [*argv, "--location-name", name], env, workdir)
 

@@ -242,8 +242,10 @@ def test_compose_grpc_services_serve_the_workspace_locations() -> None:
     services = _compose()["services"]
     for name, location in GRPC_SERVICES.items():
         server = parse_grpc_command(services[name]["command"])
-        assert (server.module, server.location_name, server.port) == (LOCATIONS[location], location, GRPC_PORTS[location])
-        assert services[name]["healthcheck"]["test"] == ["CMD", "dagster", "api", "grpc-health-check", "-p", str(server.port)]
+        expected = (LOCATIONS[location], location, GRPC_PORTS[location])
+        assert (server.module, server.location_name, server.port) == expected
+        health = ["CMD", "dagster", "api", "grpc-health-check", "-p", str(server.port)]
+        assert services[name]["healthcheck"]["test"] == health
     env = services["webserver"]["environment"]
     assert env["CAST_CORE_HOST"] == "core", "the workspace reaches `core` by its service name"
 
