@@ -114,14 +114,14 @@ def _requests_to_repeat(
     targets: Mapping[str, dg.EventLogRecord],
     runs: RunLookup,
     skip: set[str],
-) -> dict[int, set[str]]:
-    """Settle the partitions requested earlier; return {request number: partitions} to request again.
+) -> dict[int, dict[str, Pending]]:
+    """Settle the partitions requested earlier; return {request number: {partition: its Pending}} to ask again.
 
     A partition leaves ``pending`` once its target has a materialisation newer than the source event,
     or when its run ended for an episode-level reason (cast_pipeline.defs.speech.requests). ``skip``:
     partitions with a new source event this tick, requested afresh instead.
     """
-    again: dict[int, set[str]] = {}
+    again: dict[int, dict[str, Pending]] = {}
     outcomes: dict[str, Outcome] = {}
     for partition, item in list(pending.items()):
         done = partition in targets and targets[partition].storage_id > item.source_id
@@ -135,7 +135,7 @@ def _requests_to_repeat(
             continue
         del pending[partition]
         if outcome is Outcome.LOST and item.requests < MAX_REQUESTS:
-            again.setdefault(item.requests + 1, set()).add(partition)
+            again.setdefault(item.requests + 1, {})[partition] = item
         elif outcome is Outcome.LOST:
             context.log.warning(
                 f"episode {partition}: {item.requests} runs requested by {name} ended without finishing it; "
@@ -209,13 +209,13 @@ def build_followup_sensor(
                 for p in batch:
                     pending[p] = Pending(latest_source[p].storage_id, str(request.run_key), 1, now)
         for attempt, parts in again.items():
-            marker = max(pending[p].source_id for p in parts)
+            marker = max(item.source_id for item in parts.values())
             for request, batch in _range_requests(
-                name, job_name, contiguous_ranges(order, parts, EPISODES_PER_RUN), marker, attempt
+                name, job_name, contiguous_ranges(order, set(parts), EPISODES_PER_RUN), marker, attempt
             ):
                 requests.append(request)
                 for p in batch:
-                    pending[p] = Pending(pending[p].source_id, str(request.run_key), attempt, now)
+                    pending[p] = Pending(parts[p].source_id, str(request.run_key), attempt, now)
         if pending:
             cursor[PENDING] = {p: pending[p].to_json() for p in sorted(pending)}
         new_cursor = json.dumps(cursor, sort_keys=True)
