@@ -15,6 +15,12 @@ FAILED: run monitoring marks it failed, ``run_retries`` launches the retry and t
 run's pool slots after ``free_slots_after_run_end_seconds`` (deploy/dagster.yaml). An unreachable server
 is no verdict: the location may be restarting, and a retry could not start there anyway; the run is
 checked again at the next poll, once the server answers.
+
+It also treats a server that is shutting down as unreachable when launching: after SIGTERM
+(``systemctl restart``) a gRPC server still answers but refuses new runs ("Tried to start a run on a
+server after telling it to shut down"), which Dagster's queue takes for a permanent error and fails the
+run. As "unreachable", the run goes back to the queue (``max_user_code_failure_retries``) and starts
+once the restarted server answers.
 """
 
 from __future__ import annotations
@@ -22,17 +28,32 @@ from __future__ import annotations
 import json
 
 from dagster import DefaultRunLauncher
-from dagster._core.errors import DagsterUserCodeUnreachableError
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster._core.errors import DagsterLaunchFailedError, DagsterUserCodeUnreachableError
+from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._grpc.client import DagsterGrpcClient
 from dagster._grpc.types import GetCurrentRunsResult
 from dagster._serdes import deserialize_value
 
+# dagster._grpc.server's answer to StartRun once it received SIGTERM
+SHUTTING_DOWN = "after telling it to shut down"
+
 
 class WatchedRunLauncher(DefaultRunLauncher):
     """``DefaultRunLauncher`` whose run workers run monitoring can check (see the module docstring)."""
+
+    def launch_run(self, context: LaunchRunContext) -> None:
+        try:
+            super().launch_run(context)
+        except DagsterLaunchFailedError as exc:
+            if SHUTTING_DOWN not in str(exc):
+                raise
+            run = context.dagster_run
+            location = run.remote_job_origin.location_name if run.remote_job_origin else "its code location"
+            raise DagsterUserCodeUnreachableError(
+                f"location {location} is shutting down (restarting?); the run waits in the queue for it"
+            ) from exc
 
     @property
     def supports_check_run_worker_health(self) -> bool:

@@ -114,9 +114,9 @@ class Service:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
-def grpc_location(name: str, module: str, port: int, env: Mapping[str, str], workdir: Path) -> Service:
+def grpc_location(name: str, module: str, port: int, env: Mapping[str, str], workdir: Path, *extra: str) -> Service:
     argv = [str(BIN / "dagster"), "api", "grpc", "-m", module, "-h", "127.0.0.1", "-p", str(port)]
-    return Service(name, [*argv, "--location-name", name], env, workdir)
+    return Service(name, [*argv, "--location-name", name, *extra], env, workdir)
 
 
 def wait_for_grpc(service: Service, port: int, timeout: float = 120) -> None:

@@ -125,7 +125,26 @@ def _retry_of(d: Deployment, run_id: str) -> dg.DagsterRun | None:
     return next((r for r in runs_of(d.instance, TRANSCRIBE_JOB) if r.parent_run_id == run_id), None)
 
 
-def test_killed_worker_location_and_daemon_all_recover_and_every_episode_is_transcribed(
+def _run_started_at(d: Deployment, run_id: str) -> float:
+    record = d.instance.get_run_record_by_id(run_id)
+    assert record is not None and record.start_time is not None
+    return record.start_time
+
+
+def _engine_messages(d: Deployment, run_id: str) -> list[str]:
+    return [e.message for e in d.instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT) if e.message]
+
+
+def _restart_location(d: Deployment, sig: signal.Signals) -> float:
+    """Stop the location's process group with ``sig``, start it RESTART_DELAY s later; when it answers."""
+    d.location.kill(sig)
+    time.sleep(RESTART_DELAY)
+    d.location.start()
+    wait_for_grpc(d.location, d.port)
+    return time.time()
+
+
+def test_killed_worker_restarted_location_and_daemon_all_recover_and_every_episode_is_transcribed(
     deployment: Deployment,
 ) -> None:
     d = deployment
@@ -141,28 +160,46 @@ def test_killed_worker_location_and_daemon_all_recover_and_every_episode_is_tran
     os.kill(pid, signal.SIGKILL)
     killed = time.time()
     second = wait_for(lambda: _retry_of(d, first.run_id), 60, f"the retry of {first.run_id}\n{d.logs()}")
-    retry_step = _wait_for_step(d, second.run_id, timeout=120)
-    record = d.instance.get_run_record_by_id(second.run_id)
-    assert record is not None and record.start_time is not None
-    timings["worker kill -9 -> retry started"] = record.start_time - killed
-    timings["worker kill -9 -> retry's speech step started"] = retry_step - killed
+    second_step = _wait_for_step(d, second.run_id, timeout=120)
+    timings["1. worker kill -9 -> retry started"] = _run_started_at(d, second.run_id) - killed
+    timings["1. worker kill -9 -> retry's speech step started"] = second_step - killed
     # The retry waits in the queue for the dead run's `speech` slot; it must not wait ~10 min for it.
-    assert record.start_time - killed < 60, "a crashed run's retry starts within a minute"
+    assert _run_started_at(d, second.run_id) - killed < 60, "a crashed run's retry starts within a minute"
 
-    # 2. The location dies with its run worker (SIGKILL of the process group) and comes back 10 s later:
-    #    run monitoring asks the new server (WatchedRunLauncher), which does not know the run: failed, retried.
-    d.location.kill(signal.SIGKILL)
-    time.sleep(RESTART_DELAY)
-    d.location.start()
-    wait_for_grpc(d.location, d.port)
-    back = time.time()
+    # 2. systemctl restart of the location (SIGTERM to its process group, back 10 s later): the run is
+    #    interrupted and fails; its retry is dequeued while the location is down, put back in the queue
+    #    (max_user_code_failure_retries) instead of failing, and launched once the location answers.
+    back = _restart_location(d, signal.SIGTERM)
     third = wait_for(lambda: _retry_of(d, second.run_id), 120, f"the retry of {second.run_id}\n{d.logs()}")
-    record = d.instance.get_run_record_by_id(third.run_id)
-    assert record is not None
-    timings["location back -> dead run failed and retry created"] = record.create_timestamp.timestamp() - back
-    third_started = _wait_for_step(d, third.run_id, timeout=120)
+    third_step = _wait_for_step(d, third.run_id, timeout=120)
+    timings["2. location back (SIGTERM restart) -> retry's speech step started"] = third_step - back
+    assert any("re-submitting the run into the queue" in m for m in _engine_messages(d, third.run_id)), (
+        "the retry met the location down and waited for it"
+    )
 
-    # 3. The daemon is killed mid-run and restarted: the run (in the location's process) goes on.
+    # 3. The location dies with its run worker (SIGKILL of the process group) and is back 10 s later.
+    #    Run monitoring asks the new server (WatchedRunLauncher), which does not know the run: failed.
+    #    That was the last automatic retry (max_retries: 2), so the audio_ready sensor, which still holds
+    #    the episodes as requested, asks again once the location answers.
+    back = _restart_location(d, signal.SIGKILL)
+    failed = wait_for(
+        lambda: (r := d.instance.get_run_by_id(third.run_id)) is not None and r.is_finished and r,
+        90,
+        f"run monitoring to fail {third.run_id}\n{d.logs()}",
+    )
+    assert failed.status == dg.DagsterRunStatus.FAILURE
+    timings["3. location back (SIGKILL) -> dead run failed"] = _ended_at(d, third.run_id) - back
+    fourth = wait_for(
+        lambda: next(
+            (r for r in runs_of(d.instance, TRANSCRIBE_JOB) if r.tags.get("dagster/run_key", "").endswith("#2")), None
+        ),
+        150,
+        f"the sensor's second request\n{d.logs()}",
+    )
+    fourth_step = _wait_for_step(d, fourth.run_id, timeout=120)
+    timings["3. location back (SIGKILL) -> sensor's new run's speech step started"] = fourth_step - back
+
+    # 4. The daemon is killed mid-run and restarted: the run (in the location's process) goes on.
     d.daemon.kill(signal.SIGKILL)
     time.sleep(5)
     d.daemon.start()
@@ -170,13 +207,12 @@ def test_killed_worker_location_and_daemon_all_recover_and_every_episode_is_tran
 
     wait_for(lambda: len(d.transcribed()) == EPISODES, 240, f"all episodes transcribed\n{d.logs()}", every=1)
     converged = time.time()
-    timings["location back -> every episode transcribed"] = converged - back
-    timings["retry's speech step -> every episode transcribed"] = converged - third_started
-    final = d.instance.get_run_by_id(third.run_id)
-    assert final is not None and final.status == dg.DagsterRunStatus.SUCCESS
+    timings["3. location back (SIGKILL) -> every episode transcribed"] = converged - back
+    final = wait_for(lambda: (r := d.instance.get_run_by_id(fourth.run_id)) and r.is_finished and r, 60, "run end")
+    assert final.status == dg.DagsterRunStatus.SUCCESS, d.logs()
     assert converged - back < 120 + 60, "recovery goal: under 2 minutes after the location is back (+ the work)"
 
-    # The restarted daemon runs the sensor again (its cursor past the audio it already requested).
+    # The restarted daemon runs the sensor again; it does not ask for the transcribed episodes again.
     sensor = audio_ready_sensor_name(GPU)
 
     def ticked_again() -> bool:
@@ -184,8 +220,14 @@ def test_killed_worker_location_and_daemon_all_recover_and_every_episode_is_tran
         return any(t.timestamp > restarted for t in ticks)
 
     wait_for(ticked_again, 90, f"a tick of {sensor} after the daemon restart\n{d.logs()}", every=2)
-    assert len(runs_of(d.instance, TRANSCRIBE_JOB)) == 3, "no duplicate run: the sensor did not ask again"
+    assert len(runs_of(d.instance, TRANSCRIBE_JOB)) == 4, "no duplicate run"
     print("\n" + "\n".join(f"{name}: {seconds:.1f} s" for name, seconds in timings.items()))
+
+
+def _ended_at(d: Deployment, run_id: str) -> float:
+    record = d.instance.get_run_record_by_id(run_id)
+    assert record is not None and record.end_time is not None
+    return record.end_time
 
 
 def _sensor_state(d: Deployment, name: str) -> dg.InstigatorState:
