@@ -40,7 +40,8 @@ LOCATIONS: dict[str, str] = {
     "transcribe_gpu": "cast_pipeline.locations.gpu",
     "transcribe_mac": "cast_pipeline.locations.mac",
 }
-GRPC_PORT = 4000
+# Each location's gRPC port (deploy/workspace.yaml): distinct, so any two locations can share a host.
+GRPC_PORTS: dict[str, int] = {"core": 4000, "transcribe_gpu": 4001, "transcribe_mac": 4002}
 # Three loopback addresses stand in for the server, the GPU box and the Mac in the end-to-end tests.
 LOOPBACK = {"core": "127.0.0.1", "transcribe_gpu": "127.0.0.2", "transcribe_mac": "127.0.0.3"}
 HOST_VARS = {"core": "CAST_CORE_HOST", "transcribe_gpu": "CAST_GPU_HOST", "transcribe_mac": "CAST_MAC_HOST"}
@@ -223,15 +224,15 @@ def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], log: Pat
 def running_grpc_servers(
     commands: Mapping[str, Sequence[str]], workdir: Path, env: Mapping[str, Mapping[str, str]] | None = None
 ) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    """Start `dagster api grpc` per location as deploy/ writes it, on LOOPBACK[location]:GRPC_PORT.
+    """Start `dagster api grpc` per location as deploy/ writes it, on LOOPBACK[location]:GRPC_PORTS[location].
 
     The program path is swapped for this venv's dagster and `-h 0.0.0.0` for the location's loopback
     address; everything else is the deploy file's command line. Stopped with SIGINT, then killed.
     """
     for location in commands:
         with socket.socket() as probe:
-            if probe.connect_ex((LOOPBACK[location], GRPC_PORT)) == 0:
-                raise AssertionError(f"{LOOPBACK[location]}:{GRPC_PORT} is in use; needed for {location}")
+            if probe.connect_ex((LOOPBACK[location], GRPC_PORTS[location])) == 0:
+                raise AssertionError(f"{LOOPBACK[location]}:{GRPC_PORTS[location]} is in use; needed for {location}")
     dagster_bin = str(Path(sys.executable).parent / "dagster")
     procs: dict[str, subprocess.Popen[bytes]] = {}
     logs: dict[str, Path] = {}
@@ -247,7 +248,7 @@ def running_grpc_servers(
                 )
         deadline = time.monotonic() + 120
         for location, proc in procs.items():
-            _wait_for_port(LOOPBACK[location], GRPC_PORT, proc, logs[location], deadline)
+            _wait_for_port(LOOPBACK[location], GRPC_PORTS[location], proc, logs[location], deadline)
         yield procs
     finally:
         for proc in procs.values():

@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 import yaml
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.launcher import RunLauncher
 
 from cast_pipeline_tests.conftest import REPO_ROOT
 from cast_pipeline_tests.deploy.deploykit import DAGSTER_YAML, LOCATIONS, env_refs, load_yaml
@@ -46,8 +47,11 @@ def test_schema_valid_with_postgres_queue_and_default_launcher(tmp_path: Path, m
         "DagsterPostgresStorage",
     )
     assert ref.run_coordinator_data.class_name == "QueuedRunCoordinator"
-    # Runs must start on the code location's host: only the default launcher does that.
-    assert ref.run_launcher_data.class_name == "DefaultRunLauncher"
+    # Runs must start on the code location's host: only the default launcher does that (ours extends it).
+    assert (ref.run_launcher_data.module_name, ref.run_launcher_data.class_name) == (
+        "cast_pipeline.run_launcher",
+        "WatchedRunLauncher",
+    )
     assert ref.compute_logs_data.class_name == "LocalComputeLogManager"
     assert ref.local_artifact_storage_data.class_name == "LocalArtifactStorage"
     assert ref.settings["telemetry"] == {"enabled": False}
@@ -85,6 +89,25 @@ def test_stuck_runs_are_reclaimed_and_only_crashes_retried(tmp_path: Path, monke
     assert monitoring["start_timeout_seconds"] > 0
     assert retries["enabled"] is True and retries["max_retries"] >= 1
     assert retries["retry_on_asset_or_op_failure"] is False
+
+
+def test_a_crashed_runs_slot_is_free_within_a_minute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11: the retry of a killed transcription waited ~10.5 min behind the dead run's pool slot."""
+    ref = _ref(tmp_path, monkeypatch)
+    monitoring = ref.settings["run_monitoring"]
+    # the monitoring daemon frees slots of ended runs at its poll, once they ended this long ago
+    assert monitoring["poll_interval_seconds"] + monitoring["free_slots_after_run_end_seconds"] <= 30
+    assert monitoring["free_slots_after_run_end_seconds"] >= 5, "never free a slot at the instant a run ends"
+    launcher = ref.run_launcher_data.rehydrate(as_type=RunLauncher)  # as the daemon builds it
+    assert launcher.supports_check_run_worker_health, "run monitoring can see dead workers"
+
+
+def test_queued_runs_wait_for_a_restarting_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run dequeued while its location is down goes back to the queue instead of failing at once."""
+    config = yaml.safe_load(_ref(tmp_path, monkeypatch).run_coordinator_data.config_yaml)
+    waited = config["max_user_code_failure_retries"] * config["user_code_failure_retry_delay"]
+    assert waited >= 300, "a location restart (systemd RestartSec=10 + loading torch) fits many times"
+    assert config["user_code_failure_retry_delay"] <= 30, "a location that is back is used again soon"
 
 
 def test_missing_env_var_is_named_in_the_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,7 @@ from cast_pipeline_tests.deploy.deploykit import (
     COMPOSE_YAML,
     DAGSTER_YAML,
     DOCKER,
-    GRPC_PORT,
+    GRPC_PORTS,
     LOCATIONS,
     WORKSPACE_YAML,
     compose_variables,
@@ -153,7 +153,7 @@ def test_dockerfile_default_command_serves_its_location(name: str, location: str
     (cmd,) = [c for c in final if c.cmd == "CMD"]
     assert cmd.json, f"{name}: CMD in exec form, so dagster gets the container's stop signal"
     server = parse_grpc_command(cmd.value)
-    assert (server.module, server.location_name, server.port) == (LOCATIONS[location], location, GRPC_PORT)
+    assert (server.module, server.location_name, server.port) == (LOCATIONS[location], location, GRPC_PORTS[location])
     assert server.host == "0.0.0.0"
     assert any(c.cmd == "USER" and c.value[0] != "root" for c in final), f"{name}: runs as a non-root user"
 
@@ -242,8 +242,10 @@ def test_compose_grpc_services_serve_the_workspace_locations() -> None:
     services = _compose()["services"]
     for name, location in GRPC_SERVICES.items():
         server = parse_grpc_command(services[name]["command"])
-        assert (server.module, server.location_name, server.port) == (LOCATIONS[location], location, GRPC_PORT)
-        assert services[name]["healthcheck"]["test"] == ["CMD", "dagster", "api", "grpc-health-check", "-p", "4000"]
+        expected = (LOCATIONS[location], location, GRPC_PORTS[location])
+        assert (server.module, server.location_name, server.port) == expected
+        health = ["CMD", "dagster", "api", "grpc-health-check", "-p", str(server.port)]
+        assert services[name]["healthcheck"]["test"] == health
     env = services["webserver"]["environment"]
     assert env["CAST_CORE_HOST"] == "core", "the workspace reaches `core` by its service name"
 

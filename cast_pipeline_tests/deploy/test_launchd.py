@@ -9,7 +9,7 @@ from typing import Any
 from cast_pipeline.speech.backends import BACKENDS
 from cast_pipeline_tests.deploy.deploykit import (
     DAGSTER_YAML,
-    GRPC_PORT,
+    GRPC_PORTS,
     LAUNCHD_PLIST,
     LOCATIONS,
     env_refs,
@@ -38,7 +38,7 @@ def test_program_serves_the_mac_location_with_mlx() -> None:
     assert PurePosixPath(argv[0]).is_absolute(), "launchd does not search PATH for the program"
     server = parse_grpc_command(argv)
     assert (server.module, server.location_name) == (LOCATIONS["transcribe_mac"], "transcribe_mac")
-    assert (server.host, server.port) == ("0.0.0.0", GRPC_PORT)
+    assert (server.host, server.port) == ("0.0.0.0", GRPC_PORTS["transcribe_mac"])
     env = plist["EnvironmentVariables"]
     assert env["CAST_SPEECH_BACKEND"] == "mlx-whisper" and env["CAST_SPEECH_BACKEND"] in BACKENDS
     assert str(PurePosixPath(argv[0]).parent) in env["PATH"].split(":")

@@ -11,7 +11,7 @@ import pytest
 
 from cast_pipeline.speech.backends import BACKENDS
 from cast_pipeline_tests.deploy.deploykit import (
-    GRPC_PORT,
+    GRPC_PORTS,
     LOCATIONS,
     SYSTEMD,
     SystemdUnit,
@@ -60,7 +60,7 @@ def test_unit_structure(name: str) -> None:
 def test_grpc_units_serve_their_location(name: str, location: str) -> None:
     server = parse_grpc_command(shlex.split(_unit(name).one("Service", "ExecStart")))
     assert (server.module, server.location_name) == (LOCATIONS[location], location)
-    assert (server.host, server.port) == ("0.0.0.0", GRPC_PORT), "reachable from the server's daemon"
+    assert (server.host, server.port) == ("0.0.0.0", GRPC_PORTS[location]), "reachable from the server's daemon"
 
 
 @pytest.mark.parametrize("name", ["cast-dagster-webserver.service", "cast-dagster-daemon.service"])

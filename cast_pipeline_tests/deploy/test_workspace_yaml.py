@@ -1,7 +1,7 @@
 """deploy/workspace.yaml: three gRPC code locations, loaded by Dagster's own workspace loader.
 
 The slow test starts the three `dagster api grpc` servers exactly as deploy/ starts them (systemd,
-launchd), on 127.0.0.1-3 port 4000 standing in for the three hosts, and loads the workspace from them.
+launchd), on 127.0.0.1-3 (ports 4000-4002) standing in for the three hosts, and loads the workspace from them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from dagster._core.workspace.load import location_origins_from_yaml_paths
 
 from cast_pipeline_tests.deploy.deploykit import (
-    GRPC_PORT,
+    GRPC_PORTS,
     HOST_VARS,
     LOCATIONS,
     LOOPBACK,
@@ -43,8 +43,9 @@ def test_workspace_lists_the_three_grpc_locations(monkeypatch: pytest.MonkeyPatc
     assert [o.location_name for o in origins] == list(LOCATIONS)
     for origin in origins:
         assert type(origin).__name__ == "GrpcServerCodeLocationOrigin"
-        assert (origin.host, origin.port) == (hosts[origin.location_name], GRPC_PORT)
+        assert (origin.host, origin.port) == (hosts[origin.location_name], GRPC_PORTS[origin.location_name])
     assert env_refs(load_yaml(WORKSPACE_YAML)) == set(HOST_VARS.values())
+    assert len({origin.port for origin in origins}) == len(origins), "distinct ports: locations can share a host"
 
 
 def test_unset_host_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,5 +126,5 @@ def test_workspace_loads_every_location_from_its_server(
             assert entry.load_error is None, f"{name}: {entry.load_error}"
             assert entry.code_location is not None
             origin = entry.code_location.origin
-            assert (origin.host, origin.port) == (LOOPBACK[name], GRPC_PORT)
+            assert (origin.host, origin.port) == (LOOPBACK[name], GRPC_PORTS[name])
             assert entry.code_location.get_repositories(), f"{name}: server serves no definitions"

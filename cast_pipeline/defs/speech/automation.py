@@ -9,14 +9,17 @@ same file again never re-transcribes it. It batches partition ranges like the ot
 
 Both sensors are built by :func:`build_followup_sensor`: watch materialisations of *source* assets
 (by event storage id, so nothing is missed or seen twice), and request runs of a job for the
-partitions whose *target* asset is not up to date with them. Two rules keep it from doing harm:
+partitions whose *target* asset is not up to date with them. Three rules keep it from doing harm:
 
 - a source event is handled only once the run that recorded it has finished; while the run is
   going, its own later steps may still materialise the target (one machine runs audio, speech and
   transcript in one run), and the cursor waits;
-- if that run already tried the target step and it failed, the partition is not retried (the same
+- if that run already tried the target step and it raised, the partition is not retried (the same
   broken file would fail again); a step that was *skipped* because another episode of the batch
-  failed upstream is exactly what the sensor completes.
+  failed upstream, or was killed, is exactly what the sensor completes;
+- moving the cursor past a source event does not forget it: the partition stays in the cursor as
+  requested until its target is materialised, and is requested again when its run was lost (location
+  restarting, worker killed, retry never launched): cast_pipeline.defs.speech.requests.
 
 Sensors here:
 - ``audio_ready_<prefix>`` (in each speech location): downloaded audio -> ``transcribe_job``.
@@ -26,6 +29,7 @@ Sensors here:
 """
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,11 +37,11 @@ from typing import Any
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from dagster._core.events import DagsterEventType
-from dagster._core.execution.stats import StepEventStatus
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cast_pipeline.defs.feeds.partitions import EPISODES, EPISODES_PER_RUN
 from cast_pipeline.defs.speech.keys import AUDIO_KEY, TRANSCRIPT_KEY, speech_key
+from cast_pipeline.defs.speech.requests import MAX_REQUESTS, Outcome, Pending, RunLookup
 from cast_pipeline.feeds.discovery import contiguous_ranges
 from cast_pipeline.transcripts.store import speech_file
 
@@ -69,42 +73,21 @@ def _status_is(*statuses: str) -> Callable[[Mapping[str, Any]], bool]:
     return lambda meta: meta.get("status") in statuses
 
 
-def _range_requests(name: str, job_name: str, ranges: list[list[str]], marker: int) -> list[dg.RunRequest]:
+def _range_requests(
+    name: str, job_name: str, ranges: list[list[str]], marker: int, attempt: int
+) -> list[tuple[dg.RunRequest, list[str]]]:
+    """One run request per range (run key unique per range, source marker and request number)."""
     requests = []
     for batch in ranges:
         first, last = batch[0], batch[-1]
-        run_key = f"{name}:{first}...{last}@{marker}"
+        run_key = f"{name}:{first}...{last}@{marker}" + (f"#{attempt}" if attempt > 1 else "")
         if first == last:
-            requests.append(dg.RunRequest(run_key=run_key, job_name=job_name, partition_key=first))
+            request = dg.RunRequest(run_key=run_key, job_name=job_name, partition_key=first)
         else:
             tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
-            requests.append(dg.RunRequest(run_key=run_key, job_name=job_name, tags=tags))
+            request = dg.RunRequest(run_key=run_key, job_name=job_name, tags=tags)
+        requests.append((request, batch))
     return requests
-
-
-class _Runs:
-    """Run status and step outcomes of the runs that recorded source events (cached per tick)."""
-
-    def __init__(self, instance: dg.DagsterInstance) -> None:
-        self._instance = instance
-        self._finished: dict[str, bool] = {}
-        self._failed_steps: dict[str, set[str]] = {}
-
-    def finished(self, run_id: str) -> bool:
-        if not run_id:  # a runless event (reported from outside a run)
-            return True
-        if run_id not in self._finished:
-            run = self._instance.get_run_by_id(run_id)
-            self._finished[run_id] = run is None or run.is_finished
-        return self._finished[run_id]
-
-    def step_failed(self, run_id: str, step_key: str) -> bool:
-        if not run_id:
-            return False
-        if run_id not in self._failed_steps:
-            stats = self._instance.get_run_step_stats(run_id)
-            self._failed_steps[run_id] = {s.step_key for s in stats if s.status == StepEventStatus.FAILURE}
-        return step_key in self._failed_steps[run_id]
 
 
 def _latest_target_records(
@@ -118,6 +101,47 @@ def _latest_target_records(
         dg.AssetRecordsFilter(asset_key=target, storage_ids=ids), limit=len(ids)
     ).records
     return {r.partition_key: r for r in records if r.partition_key is not None}
+
+
+PENDING = "_requested"  # cursor entry: partition -> Pending, until its target is materialised
+
+
+def _requests_to_repeat(
+    context: dg.SensorEvaluationContext,
+    name: str,
+    target_step: str,
+    pending: dict[str, Pending],
+    targets: Mapping[str, dg.EventLogRecord],
+    runs: RunLookup,
+    skip: set[str],
+) -> dict[int, dict[str, Pending]]:
+    """Settle the partitions requested earlier; return {request number: {partition: its Pending}} to ask again.
+
+    A partition leaves ``pending`` once its target has a materialisation newer than the source event,
+    or when its run ended for an episode-level reason (cast_pipeline.defs.speech.requests). ``skip``:
+    partitions with a new source event this tick, requested afresh instead.
+    """
+    again: dict[int, dict[str, Pending]] = {}
+    outcomes: dict[str, Outcome] = {}
+    for partition, item in list(pending.items()):
+        done = partition in targets and targets[partition].storage_id > item.source_id
+        if done or partition in skip:
+            del pending[partition]
+            continue
+        if item.run_key not in outcomes:
+            outcomes[item.run_key] = runs.outcome(name, item, target_step)
+        outcome = outcomes[item.run_key]
+        if outcome is Outcome.GOING:
+            continue
+        del pending[partition]
+        if outcome is Outcome.LOST and item.requests < MAX_REQUESTS:
+            again.setdefault(item.requests + 1, {})[partition] = item
+        elif outcome is Outcome.LOST:
+            context.log.warning(
+                f"episode {partition}: {item.requests} runs requested by {name} ended without finishing it; "
+                f"not asking again. See the runs with run key {item.run_key}, then re-run it by hand."
+            )
+    return again
 
 
 def build_followup_sensor(
@@ -143,9 +167,10 @@ def build_followup_sensor(
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         instance = context.instance
-        cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-        runs = _Runs(instance)
-        pending: list[dg.EventLogRecord] = []
+        cursor: dict[str, Any] = json.loads(context.cursor) if context.cursor else {}
+        pending = {p: Pending.from_json(raw) for p, raw in cursor.pop(PENDING, {}).items()}
+        runs = RunLookup(instance)
+        fresh: list[dg.EventLogRecord] = []
         for source in sources:
             cursor_key = source.key.to_user_string()
             records = instance.fetch_materializations(
@@ -158,27 +183,50 @@ def build_followup_sensor(
                     break  # handled once that run is over; later records wait behind it
                 cursor[cursor_key] = record.storage_id
                 if record.partition_key and source.accept(_metadata(record)):
-                    pending.append(record)
+                    fresh.append(record)
         latest_source: dict[str, dg.EventLogRecord] = {}
-        for record in pending:  # the newest event per partition is the one to catch up with
+        for record in fresh:  # the newest event per partition is the one to catch up with
             partition = record.partition_key
             assert partition is not None
             if partition not in latest_source or record.storage_id > latest_source[partition].storage_id:
                 latest_source[partition] = record
-        targets = _latest_target_records(instance, target, set(latest_source))
+        targets = _latest_target_records(instance, target, set(latest_source) | set(pending))
         wanted = {
             partition
             for partition, record in latest_source.items()
-            if not is_done(record, targets.get(partition)) and not runs.step_failed(record.run_id, target_step)
+            if not is_done(record, targets.get(partition)) and not runs.step_raised(record.run_id, target_step)
         }
+        again = _requests_to_repeat(context, name, target_step, pending, targets, runs, skip=set(latest_source))
+        order = instance.get_dynamic_partitions(EPISODES) if wanted or again else []
+        requests: list[dg.RunRequest] = []
+        now = time.time()
+        if wanted:
+            marker = max(latest_source[p].storage_id for p in wanted)
+            for request, batch in _range_requests(
+                name, job_name, contiguous_ranges(order, wanted, EPISODES_PER_RUN), marker, 1
+            ):
+                requests.append(request)
+                for p in batch:
+                    pending[p] = Pending(latest_source[p].storage_id, str(request.run_key), 1, now)
+        for attempt, parts in again.items():
+            marker = max(item.source_id for item in parts.values())
+            for request, batch in _range_requests(
+                name, job_name, contiguous_ranges(order, set(parts), EPISODES_PER_RUN), marker, attempt
+            ):
+                requests.append(request)
+                for p in batch:
+                    pending[p] = Pending(parts[p].source_id, str(request.run_key), attempt, now)
+        if pending:
+            cursor[PENDING] = {p: pending[p].to_json() for p in sorted(pending)}
         new_cursor = json.dumps(cursor, sort_keys=True)
-        if not wanted:
-            return dg.SensorResult(skip_reason=f"no {target.to_user_string()} to bring up to date", cursor=new_cursor)
-        order = instance.get_dynamic_partitions(EPISODES)
-        ranges = contiguous_ranges(order, wanted, EPISODES_PER_RUN)
-        marker = max(latest_source[p].storage_id for p in wanted)
-        context.log.info(f"{len(wanted)} episodes need {target.to_user_string()}: {len(ranges)} runs of {job_name}")
-        return dg.SensorResult(run_requests=_range_requests(name, job_name, ranges, marker), cursor=new_cursor)
+        if not requests:
+            waiting = f" ({len(pending)} requested, not done yet)" if pending else ""
+            return dg.SensorResult(
+                skip_reason=f"no {target.to_user_string()} to bring up to date{waiting}", cursor=new_cursor
+            )
+        count = len(wanted) + sum(len(parts) for parts in again.values())
+        context.log.info(f"{count} episodes need {target.to_user_string()}: {len(requests)} runs of {job_name}")
+        return dg.SensorResult(run_requests=requests, cursor=new_cursor)
 
     return _sensor
 

@@ -1,0 +1,156 @@
+"""PostgreSQL restarted in the middle of a backfill: the backfill completes once it is back (issue 11).
+
+A PostgreSQL cluster of this test's own (initdb + pg_ctl on a free port in a temp dir), so stopping it
+disturbs no other test. deploy/dagster.yaml points at it; a real `dagster api grpc` location serves a
+partitioned asset that takes a few seconds per partition and a real `dagster-daemon` runs the backfill.
+Two partitions in, PostgreSQL is stopped (`pg_ctl stop -m fast`, as `systemctl restart postgresql`
+does) for a minute and started again. The daemon may exit when it loses its database; like systemd
+(Restart=on-failure, RestartSec=10) the test starts it again. Every partition must end materialised,
+each written once, and the backfill COMPLETED_SUCCESS, within a bound after PostgreSQL is back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+from cast_pipeline_tests.conftest import REPO_ROOT
+from cast_pipeline_tests.deploy.backfill_location import PARTS
+from cast_pipeline_tests.deploy.recoverykit import (
+    PrivateCluster,
+    daemon,
+    free_port,
+    grpc_location,
+    postgres_bin,
+    wait_for,
+    wait_for_grpc,
+    write_instance_yaml,
+)
+
+pytestmark = pytest.mark.slow
+ASSET = dg.AssetKey("slow_part")
+OUTAGE_SECONDS = 60
+RESTART_SEC = 10  # deploy/systemd/cast-dagster-daemon.service
+
+
+@pytest.fixture
+def cluster() -> Iterator[PrivateCluster]:
+    bindir = postgres_bin()
+    if bindir is None or (shutil.which("runuser") is None and os.geteuid() == 0):
+        if os.environ.get("CI") == "true":
+            pytest.fail("initdb/pg_ctl (apt postgresql) needed under CI")
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
+    root = Path(tempfile.mkdtemp(prefix="cast-pg-"))  # not under pytest's 0700 tmp: the postgres user owns it
+    cluster = PrivateCluster(bindir, root)
+    try:
+        cluster.init()
+        cluster.start()
+        cluster.create_database("dagster")
+        yield cluster
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+            cluster.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _materialized(instance: dg.DagsterInstance) -> set[str]:
+    return instance.get_materialized_partitions(ASSET)
+
+
+def test_backfill_completes_after_postgres_is_down_for_a_minute(
+    cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    write_instance_yaml(home, {})  # deploy/dagster.yaml as shipped
+    env = {
+        **cluster.pg_env("dagster"),
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_COMPUTE_LOG_DIR": str(tmp_path / "shared" / "compute_logs"),
+        "DAGSTER_ARTIFACT_DIR": str(tmp_path / "shared" / "artifacts"),
+        "CAST_DATA_DIR": str(tmp_path / "shared"),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    port = free_port()
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        f"load_from:\n  - grpc_server: {{host: 127.0.0.1, port: {port}, location_name: transcribe_gpu}}\n"
+    )
+    module = "cast_pipeline_tests.deploy.backfill_location"
+    location = grpc_location("transcribe_gpu", module, port, os.environ, tmp_path, "-d", str(REPO_ROOT))
+    the_daemon = daemon(workspace, os.environ, tmp_path)
+    instance = dg.DagsterInstance.get()  # creates the schema
+    try:
+        location.start()
+        wait_for_grpc(location, port)
+        with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace)])) as context:
+            graph = context.create_request_context().asset_graph
+            backfill = PartitionBackfill.from_asset_partitions(
+                backfill_id="pgoutage",
+                asset_graph=graph,
+                partition_names=PARTS.get_partition_keys(),
+                asset_selection=[ASSET],
+                backfill_timestamp=time.time(),
+                tags={},
+                dynamic_partitions_store=instance,
+                all_partitions=False,
+                title="PostgreSQL outage test",
+                description=None,
+                run_config=None,
+            )
+            instance.add_backfill(backfill)
+        the_daemon.start()
+
+        def logs() -> str:
+            pg = cluster.logfile.read_text(errors="replace")[-1500:] if cluster.logfile.exists() else ""
+            return f"--- daemon ---\n{the_daemon.tail()}\n--- location ---\n{location.tail()}\n--- pg ---\n{pg}"
+
+        wait_for(lambda: len(_materialized(instance)) >= 2, 180, f"two partitions\n{logs()}", every=1)
+        cluster.stop("fast")
+        down = time.time()
+        restarts = 0
+        while time.time() - down < OUTAGE_SECONDS:
+            time.sleep(1)
+        cluster.start()
+        back = time.time()
+
+        def supervised_completion() -> bool:
+            nonlocal restarts
+            if not the_daemon.alive():  # systemd: Restart=on-failure, RestartSec=10
+                time.sleep(RESTART_SEC)
+                the_daemon.start()
+                restarts += 1
+            found = instance.get_backfill(backfill.backfill_id)
+            assert found is not None
+            if found.status in (BulkActionStatus.FAILED, BulkActionStatus.CANCELED):
+                raise AssertionError(f"backfill {found.status.value}\n{logs()}")
+            return found.status == BulkActionStatus.COMPLETED_SUCCESS
+
+        wait_for(supervised_completion, 300, f"the backfill to complete\n{logs()}", every=1)
+        done = time.time()
+        assert _materialized(instance) == set(PARTS.get_partition_keys())
+        files = sorted(p.name for p in (tmp_path / "shared" / "parts").iterdir())
+        assert files == [f"{k}.txt" for k in PARTS.get_partition_keys()], "every file written, none half-written"
+        runs = instance.get_runs()
+        print(
+            f"\nPostgreSQL down {OUTAGE_SECONDS} s mid-backfill: completed {done - back:.1f} s after it was back; "
+            f"{len(runs)} runs ({sum(r.status == dg.DagsterRunStatus.FAILURE for r in runs)} failed), "
+            f"daemon restarted {restarts} times"
+        )
+        assert done - back < 180, "recovery goal: about 2 minutes after PostgreSQL is back (+ the remaining work)"
+    finally:
+        the_daemon.stop()
+        location.stop()
+        instance.dispose()
