@@ -2,9 +2,8 @@
 
 Why a list of checks: each check is a function of a :class:`DoctorContext` returning
 :class:`cast_pipeline.health.Finding` values (one shape for every problem: what, where, the fix), so
-instance checks (stuck runs, held pool slots: ``cast_pipeline.defs.recovery.runs.instance_findings``,
-added to :data:`CHECKS` when that module exists) and data checks (episode files, orphans, the search
-index) report alike. With ``--fix`` a check repairs what it safely can and marks those findings
+instance checks (stuck runs, held pool slots: ``cast_pipeline.defs.recovery.runs.instance_findings``)
+and data checks (episode files, orphans, the search index) report alike. With ``--fix`` a check repairs what it safely can and marks those findings
 ``repaired``. Data checks run after the instance checks and the index check last, so an index rebuilt
 by ``--fix`` includes the episodes re-made just before. Exit status 1 while anything is left unfixed.
 """
@@ -14,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import dagster as dg
 import typer
@@ -175,18 +174,19 @@ def search_index(ctx: DoctorContext) -> list[Finding]:
     return findings or [Finding("search index", subject, counts.description, "nothing to do", "ok")]
 
 
-def _instance_checks() -> list[Check]:
-    """Stuck runs and held pool slots, from cast_pipeline.defs.recovery.runs when it is there."""
-    try:
-        from cast_pipeline.defs.recovery.runs import instance_findings  # type: ignore[import-not-found]
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("cast_pipeline.defs.recovery"):
-            return []
-        raise
-    return [lambda ctx: instance_findings(ctx.instance)]
+def runs_and_slots(ctx: DoctorContext) -> list[Finding]:
+    """Runs of this host whose process is gone and pool slots held by ended runs (--fix frees them)."""
+    from cast_pipeline.defs.recovery.runs import fail_dead_runs, instance_findings
+
+    findings = instance_findings(ctx.instance)
+    if ctx.fix and any(f.severity == "error" for f in findings):
+        fail_dead_runs(ctx.instance)
+        left = {(f.area, f.subject) for f in instance_findings(ctx.instance)}
+        findings = [replace(f, repaired=(f.area, f.subject) not in left) for f in findings]
+    return findings or [Finding("runs", "this host", "no dead runs, no leaked pool slots", "nothing to do", "ok")]
 
 
-CHECKS: list[Check] = [*_instance_checks(), episode_files, orphaned_files, search_index]
+CHECKS: list[Check] = [runs_and_slots, episode_files, orphaned_files, search_index]
 
 
 def doctor(
