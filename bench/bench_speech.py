@@ -1,6 +1,7 @@
 """Speech benchmark (run by hand): realtime factors of transcribe_files, and its overhead.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_speech.py [--rounds 3] [--repeat N] [--shared DIR]
+        [--long-minutes 10] [--hour] [--rss-hours 1 3] [--skip-short]
 
 Input: 10 files, the six shared speech WAVs plus four of them converted to mp3, m4a, opus and flac
 (so decoding of compressed podcast formats is part of the measurement); about 65 s of speech.
@@ -8,12 +9,22 @@ With ``--repeat N`` each file is instead the six clips concatenated N times (~N 
 closer to episodes: only audio longer than one 30 s chunk gives batched decoding a batch.
 
 (a) Realtime factor (audio seconds per wall second) of ``transcribe_files`` with the cached tiny.en
-    (CPU, int8) in three configurations: plain (no VAD, sequential decoding), VAD (the default),
-    and VAD + ``BatchedInferencePipeline`` with batch 4. WER against the reference texts is printed
-    too, because batched decoding trades accuracy for speed.
+    (CPU, int8): plain (no VAD, sequential), VAD sequential, and the default (VAD, batched 4 with
+    chunk rests re-decoded; files under 30 s take the sequential path). WER against the reference
+    texts is printed too.
 (b) Throughput of ``transcribe_files`` relative to a bare faster-whisper loop
     (``model.transcribe(path, vad_filter=True, word_timestamps=True)`` then ``list(segments)``)
     over the same files with the same loaded model in the same process. Goal: >= 0.9.
+
+(c) Long form (``--long-minutes``, default 10; ``--hour`` adds a 60-minute file): the shared clips in
+    shuffled rounds with 0.3-1.5 s pauses, so the full text is known. Our default path (batched,
+    chunk rests re-decoded) against bare ``BatchedInferencePipeline`` (VAD, batch 4) and bare
+    sequential faster-whisper (VAD), same model, same process: x realtime and WER. Goals: >= 0.9 x
+    the bare batched throughput, WER <= bare sequential + 0.3 points. (The hour skips the bare
+    sequential run unless ``--hour-sequential``: it alone takes several minutes.)
+(d) Memory (``--rss-hours``): each listed duration is written as a WAV and transcribed by the
+    default path in a fresh process; its peak RSS and seconds per audio hour are printed (bounded
+    memory: the peak must not grow with the duration; linear time: seconds per hour constant).
 
 Each configuration runs ``--rounds`` times, interleaved, and the fastest round counts: this machine
 is shared, and the minimum is the least disturbed measurement.
@@ -22,10 +33,15 @@ is shared, and the minimum is the least disturbed measurement.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import random
+import resource
+import subprocess
 import sys
 import tempfile
 import time
+import wave
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,6 +90,102 @@ def build_inputs(audio_dir: Path, work: Path, repeat: int) -> list[tuple[Path, s
     return files
 
 
+def write_long_form(audio_dir: Path, dest: Path, seconds: float, seed: int = 0) -> str:
+    """A WAV of at least ``seconds`` of the shared clips in shuffled rounds; returns its text.
+
+    Written piece by piece, so a 3-hour file never sits in this process's memory.
+    """
+    wavs = [audio_dir / "jfk.wav", *sorted(audio_dir.glob("librivox-*.wav"))]
+    clips = {w.stem: (decode_all(w) * 32767).astype("<i2") for w in wavs}
+    texts = {w.stem: w.with_suffix(".txt").read_text(encoding="utf-8").strip() for w in wavs}
+    rng = random.Random(seed)
+    said: list[str] = []
+    written = 0
+    with wave.open(str(dest), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        while written < seconds * SAMPLE_RATE:
+            order = list(clips)
+            rng.shuffle(order)
+            for stem in order:
+                pause = np.zeros(int(rng.uniform(0.3, 1.5) * SAMPLE_RATE), dtype="<i2")
+                out.writeframes(clips[stem].tobytes() + pause.tobytes())
+                written += clips[stem].size + pause.size
+                said.append(texts[stem])
+    return " ".join(said)
+
+
+def run_bare_batched(whisper: object, path: Path, batch_size: int = 4) -> str:
+    from faster_whisper import BatchedInferencePipeline
+
+    pipeline = BatchedInferencePipeline(whisper)
+    segments, _ = pipeline.transcribe(str(path), batch_size=batch_size, vad_filter=True, word_timestamps=True)
+    return " ".join(s.text.strip() for s in segments)
+
+
+def long_form(audio_dir: Path, work: Path, minutes: float, rounds: int, sequential: bool) -> None:
+    path = work / f"long-{minutes:g}min.wav"
+    reference = write_long_form(audio_dir, path, minutes * 60)
+    seconds = probe_duration(path)
+    ours = load_transcriber("faster-whisper", "tiny.en", "cpu", "int8", batch_size=4)
+    whisper = ours.whisper  # type: ignore[attr-defined]
+    last: list[SpeechResult] = []
+
+    def run_default() -> list[str]:
+        last[:] = [o for _, o in transcribe_files([path], ours) if isinstance(o, SpeechResult)]
+        return [last[0].text] if last else []
+
+    jobs: dict[str, Callable[[], list[str]]] = {
+        "ours (default: batched + rests)": run_default,
+        "bare batched (VAD, batch 4)": lambda: [run_bare_batched(whisper, path)],
+    }
+    if sequential:
+        jobs["bare sequential (VAD)"] = lambda: run_bare(whisper, [path])
+    results = best_of(rounds, jobs)
+    print(f"\n(c) long form: {seconds / 60:.1f} min of speech, {len(reference.split())} words; best of {rounds}")
+    print(f"{'configuration':<34}{'wall s':>8}{'x realtime':>12}{'WER %':>8}")
+    for name, (wall, texts) in results.items():
+        shown = f"{100 * corpus_wer([(reference, texts[0] if texts else '')]):>8.2f}"
+        print(f"{name:<34}{wall:>8.1f}{seconds / wall:>12.1f}{shown}")
+    ratio = results["bare batched (VAD, batch 4)"][0] / results["ours (default: batched + rests)"][0]
+    print(f"ours / bare batched throughput: {ratio:.2f} (goal >= 0.9)")
+    if last:
+        r = last[0]
+        print(
+            f"ours: {r.chunks} chunks, {r.redecoded_chunks} re-decoded ({100 * r.redecoded_share:.0f} %), "
+            f"{r.words_per_minute:.0f} words per minute of speech, {r.dropped_segments} segments removed by guards"
+        )
+
+
+def rss_child(path: Path) -> None:
+    """Run in a fresh process: transcribe ``path`` by the default path, print peak RSS and timing."""
+    transcriber = load_transcriber("faster-whisper", "tiny.en", "cpu", "int8", batch_size=4)
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    ((_, outcome),) = list(transcribe_files([path], transcriber))
+    if not isinstance(outcome, SpeechResult):
+        raise SystemExit(f"{path}: {outcome}")
+    wall = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"loaded_mb": loaded, "peak_mb": peak, "wall": wall, "audio": outcome.duration}))
+
+
+def memory(audio_dir: Path, work: Path, hours: list[float]) -> None:
+    print("\n(d) memory and time of the default path, each file in a fresh process")
+    print(f"{'audio':>8}{'file MB':>9}{'RSS after load MB':>19}{'peak RSS MB':>13}{'wall s':>9}{'s per audio h':>15}")
+    for h in hours:
+        path = work / f"rss-{h:g}h.wav"
+        write_long_form(audio_dir, path, h * 3600, seed=1)
+        cmd = [sys.executable, __file__, "--rss-child", str(path)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        r = json.loads(out)
+        size = path.stat().st_size / 2**20
+        per_hour = r["wall"] / (r["audio"] / 3600)
+        print(f"{h:>7g}h{size:>9.0f}{r['loaded_mb']:>19.0f}{r['peak_mb']:>13.0f}{r['wall']:>9.0f}{per_hour:>15.0f}")
+        path.unlink()
+
+
 def run_ours(transcriber: Transcriber, paths: list[Path]) -> list[str]:
     texts = []
     for path, outcome in transcribe_files(paths, transcriber):
@@ -107,14 +219,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=0, help="0: the short clips; N: ~N x 38 s per file")
+    parser.add_argument("--long-minutes", type=float, default=10.0, help="long-form file length; 0: skip (c)")
+    parser.add_argument("--long-rounds", type=int, default=1)
+    parser.add_argument("--hour", action="store_true", help="(c) on a 60-minute file too")
+    parser.add_argument("--hour-sequential", action="store_true", help="include bare sequential in the hour")
+    parser.add_argument("--rss-hours", type=float, nargs="*", default=[], help="(d) for these durations")
+    parser.add_argument("--skip-short", action="store_true", help="skip (a) and (b)")
+    parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
     default_shared = Path(__file__).resolve().parents[2] / "shared" / "data"
     parser.add_argument("--shared", type=Path, default=Path(os.environ.get("CAST_SHARED_DIR", default_shared)))
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read when faster-whisper is first imported
+    if args.rss_child:
+        rss_child(args.rss_child)
+        return
     shared = args.shared / "data" if (args.shared / "data").is_dir() else args.shared
-
+    audio_dir = shared / "audio"
+    if not args.skip_short:
+        short_table(audio_dir, args.rounds, args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
-        files = build_inputs(shared / "audio", Path(tmp), args.repeat)
+        if args.long_minutes > 0:
+            long_form(audio_dir, Path(tmp), args.long_minutes, args.long_rounds, sequential=True)
+        if args.hour:
+            long_form(audio_dir, Path(tmp), 60.0, 1, sequential=args.hour_sequential)
+        if args.rss_hours:
+            memory(audio_dir, Path(tmp), args.rss_hours)
+
+
+def short_table(audio_dir: Path, rounds: int, repeat: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        files = build_inputs(audio_dir, Path(tmp), repeat)
         paths = [p for p, _ in files]
         refs = [r for _, r in files]
         audio_seconds = sum(probe_duration(p) for p in paths)
@@ -123,33 +257,33 @@ def main() -> None:
         default = load_transcriber("faster-whisper", "tiny.en", "cpu", "int8")
         first_load = time.perf_counter() - started
         started = time.perf_counter()
-        plain = load_transcriber("faster-whisper", "tiny.en", "cpu", "int8", vad=False)
-        batched = load_transcriber("faster-whisper", "tiny.en", "cpu", "int8", batch_size=4)
+        plain = load_transcriber("faster-whisper", "tiny.en", "cpu", "int8", vad=False, batch_size=0)
+        sequential = load_transcriber("faster-whisper", "tiny.en", "cpu", "int8", batch_size=0)
         cached_load = (time.perf_counter() - started) / 2
         whisper = default.whisper  # type: ignore[attr-defined]
 
         run_ours(default, paths[:1])  # warm-up: first inference allocates buffers
         results = best_of(
-            args.rounds,
+            rounds,
             {
-                "plain int8 (no VAD)": lambda: run_ours(plain, paths),
-                "VAD (default)": lambda: run_ours(default, paths),
-                "VAD + batched (4)": lambda: run_ours(batched, paths),
+                "plain int8 (no VAD, sequential)": lambda: run_ours(plain, paths),
+                "VAD, sequential": lambda: run_ours(sequential, paths),
+                "VAD, default (batched 4)": lambda: run_ours(default, paths),
                 "bare faster-whisper loop (VAD)": lambda: run_bare(whisper, paths),
                 "decode only (PyAV to 16 kHz)": lambda: [str(decode_all(p).size) for p in paths],
             },
         )
 
-    print(f"10 files, {audio_seconds:.1f} s of audio; {os.cpu_count()} CPUs; best of {args.rounds} rounds")
+    print(f"10 files, {audio_seconds:.1f} s of audio; {os.cpu_count()} CPUs; best of {rounds} rounds")
     print(f"model load: first {first_load:.2f} s, cached {cached_load * 1000:.1f} ms\n")
     print(f"{'configuration':<34}{'wall s':>8}{'x realtime':>12}{'WER':>8}")
     for name, (seconds, texts) in results.items():
         transcribed = not name.startswith("decode")
         shown = f"{corpus_wer(zip(refs, texts, strict=True)):>8.3f}" if transcribed else ""
         print(f"{name:<34}{seconds:>8.2f}{audio_seconds / seconds:>12.1f}{shown}")
-    ours = results["VAD (default)"][0]
+    ours = results["VAD, default (batched 4)"][0]
     bare = results["bare faster-whisper loop (VAD)"][0]
-    print(f"\n(b) transcribe_files / bare loop throughput: {bare / ours:.2f} (goal >= 0.9)")
+    print(f"\n(b) transcribe_files (default) / bare loop throughput: {bare / ours:.2f} (goal >= 0.9)")
 
 
 if __name__ == "__main__":

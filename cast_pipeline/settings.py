@@ -61,6 +61,11 @@ SETTINGS: dict[str, Setting] = {
     "speech_compute_type": Setting(
         "CAST_SPEECH_COMPUTE_TYPE", "default", "CTranslate2 compute type (int8, float16, int8_float16, default)."
     ),
+    "speech_batch_size": Setting(
+        "CAST_SPEECH_BATCH_SIZE",
+        "4",
+        "faster-whisper chunks decoded at once (ends re-decoded when a chunk stops early); 0 = sequential.",
+    ),
     "speech_language": Setting(
         "CAST_SPEECH_LANGUAGE", "", "Force a spoken language (e.g. en); empty: feed language or auto-detect."
     ),
@@ -87,6 +92,7 @@ class Settings:
     speech_model: str
     speech_device: str
     speech_compute_type: str
+    speech_batch_size: int
     speech_language: str
     embedding_model: str
 

@@ -13,7 +13,7 @@ def _env(field: str) -> str | None:
 
 
 def location_speech_model(
-    *, backend: str, device: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+    *, backend: str, device: str | None = None, batch_size: int | None = DEFAULT_BATCH_SIZE
 ) -> SpeechModel:
     """The location's :class:`SpeechModel`: CAST_SPEECH_* of this host first, else the location's defaults.
 
@@ -26,5 +26,5 @@ def location_speech_model(
         model=_env("speech_model"),
         device=_env("speech_device") or device,
         compute_type=_env("speech_compute_type"),
-        batch_size=batch_size,
+        batch_size=int(env) if (env := _env("speech_batch_size")) else batch_size,
     )

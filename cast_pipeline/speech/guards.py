@@ -16,6 +16,15 @@ should never trip them) and documented here because every backend shares them:
 - ``no_speech_prob > 0.6`` together with ``avg_logprob < -1.0``: Whisper's own rule for "this
   window is silence"; batched decoding does not apply it, so it is applied here.
 - the same text in 3 or more consecutive segments: kept once (the first occurrence).
+
+Repetition is not proof of a loop: people repeat themselves, quote, read a line twice, and batched
+decoding puts 30 s of speech in one segment, where a sentence said twice or three times compresses
+like a loop. So the three repetition rules (compression, n-gram, verbatim run) spare text that the
+audio backs: word timings that fill their time like speech (at most 6 words a second, few words
+squeezed under 40 ms) and, for a verbatim run, copies of similar length (longest at most twice the
+shortest). A decoder loop fails this: its surplus words have no audio of their own, so the aligner
+squeezes them into near-zero durations, or stretches one phrase over seconds of non-speech.
+Segments without word timings cannot show this and are judged by the text rules alone.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cast_pipeline.segments import Segment
 
@@ -38,6 +47,10 @@ class GuardThresholds:
     no_speech_prob: float = 0.6
     low_avg_logprob: float = -1.0
     max_verbatim_run: int = 2  # a third identical segment in a row (and more) is dropped
+    max_words_per_second: float = 6.0  # faster than anyone speaks: words without audio of their own
+    min_word_seconds: float = 0.04  # a word aligned to less than this was squeezed in
+    max_squeezed_share: float = 0.25
+    max_copy_length_ratio: float = 2.0  # a verbatim run's longest copy over its shortest
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,19 @@ class ScoredSegment:
     avg_logprob: float | None = None
 
 
+@dataclass(frozen=True)
+class RemovedText:
+    """One removed segment: why, where (episode seconds) and what, for the episode's metadata."""
+
+    reason: str  # compression, repetition, silence or verbatim
+    start: float
+    end: float
+    text: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"reason": self.reason, "start": round(self.start, 2), "end": round(self.end, 2), "text": self.text}
+
+
 @dataclass
 class GuardReport:
     """What the guards removed, by reason, so runs can log and count it."""
@@ -57,6 +83,11 @@ class GuardReport:
     repetition: int = 0
     silence: int = 0
     verbatim: int = 0
+    removed: list[RemovedText] = field(default_factory=list)
+
+    def remove(self, reason: str, segment: Segment) -> None:
+        setattr(self, reason, getattr(self, reason) + 1)
+        self.removed.append(RemovedText(reason, segment.start, segment.end, segment.text))
 
     @property
     def total(self) -> int:
@@ -104,6 +135,26 @@ def _norm(text: str) -> str:
     return " ".join(_words(text))
 
 
+def spoken(segment: Segment, t: GuardThresholds = GuardThresholds()) -> bool:
+    """Whether the segment's word timings fill its time like speech (see the module docstring)."""
+    words = segment.words
+    if len(words) < 2:
+        return False  # no timings: no evidence either way
+    span = words[-1].end - words[0].start
+    if span <= 0 or len(words) / span > t.max_words_per_second:
+        return False
+    squeezed = sum(1 for w in words if w.end - w.start < t.min_word_seconds)
+    return squeezed <= t.max_squeezed_share * len(words)
+
+
+def _spoken_copies(run: list[Segment], t: GuardThresholds) -> bool:
+    """A verbatim run whose every copy is spoken and about as long as the others."""
+    if not all(spoken(s, t) for s in run):
+        return False
+    lengths = [s.words[-1].end - s.words[0].start for s in run]
+    return max(lengths) <= t.max_copy_length_ratio * min(lengths)
+
+
 def apply_guards(
     items: Iterable[ScoredSegment], thresholds: GuardThresholds = GuardThresholds()
 ) -> tuple[list[Segment], GuardReport]:
@@ -115,17 +166,17 @@ def apply_guards(
         seg = item.segment
         if not _words(seg.text):  # empty or punctuation only ("." over noise): nothing to search
             continue
-        if compression_ratio(seg.text) > t.max_compression_ratio:
-            report.compression += 1
-        elif _is_repetitive(seg.text, t):
-            report.repetition += 1
+        if compression_ratio(seg.text) > t.max_compression_ratio and not spoken(seg, t):
+            report.remove("compression", seg)
+        elif _is_repetitive(seg.text, t) and not spoken(seg, t):
+            report.remove("repetition", seg)
         elif (
             item.no_speech_prob is not None
             and item.avg_logprob is not None
             and item.no_speech_prob > t.no_speech_prob
             and item.avg_logprob < t.low_avg_logprob
         ):
-            report.silence += 1
+            report.remove("silence", seg)
         else:
             passed.append(seg)
     kept: list[Segment] = []
@@ -136,9 +187,10 @@ def apply_guards(
         while j < len(passed) and _norm(passed[j].text) == norm:
             j += 1
         run = passed[i:j]
-        if len(run) > t.max_verbatim_run:
+        if len(run) > t.max_verbatim_run and not _spoken_copies(run, t):
             kept.append(run[0])
-            report.verbatim += len(run) - 1
+            for seg in run[1:]:
+                report.remove("verbatim", seg)
         else:
             kept.extend(run)
         i = j

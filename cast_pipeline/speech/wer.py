@@ -15,6 +15,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
 _NON_WORD = re.compile(r"[^\w\s']|_")
 _ABBREVIATIONS = {"mr": "mister", "mrs": "missus", "dr": "doctor"}
@@ -29,18 +31,23 @@ def normalize_text(text: str) -> list[str]:
 
 
 def edit_distance(reference: list[str], hypothesis: list[str]) -> int:
-    """Levenshtein distance over words (substitutions, insertions, deletions all cost 1)."""
-    previous = list(range(len(hypothesis) + 1))
-    for i, ref_word in enumerate(reference, start=1):
-        current = [i] + [0] * len(hypothesis)
-        for j, hyp_word in enumerate(hypothesis, start=1):
-            current[j] = min(
-                previous[j] + 1,  # deletion
-                current[j - 1] + 1,  # insertion
-                previous[j - 1] + (ref_word != hyp_word),  # substitution or match
-            )
-        previous = current
-    return previous[-1]
+    """Levenshtein distance over words (substitutions, insertions, deletions all cost 1).
+
+    One numpy row per reference word, so an hour of speech (~9,000 words each side) takes about a
+    second: within a row, insertions chain left to right, which is a running minimum of
+    ``row[j] - j`` (``np.minimum.accumulate``) instead of a Python loop.
+    """
+    ids: dict[str, int] = {}
+    ref = np.array([ids.setdefault(w, len(ids)) for w in reference], dtype=np.int64)
+    hyp = np.array([ids.setdefault(w, len(ids)) for w in hypothesis], dtype=np.int64)
+    steps = np.arange(len(hyp) + 1, dtype=np.int64)
+    previous = steps.copy()
+    for i, ref_word in enumerate(ref, start=1):
+        current = np.empty_like(previous)
+        current[0] = i
+        current[1:] = np.minimum(previous[1:] + 1, previous[:-1] + (hyp != ref_word))  # deletion, substitution
+        previous = np.minimum.accumulate(current - steps) + steps  # insertions
+    return int(previous[-1])
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,27 @@
-"""Hallucination guards on synthetic segment sequences shaped like real Whisper failure modes."""
+"""Hallucination guards on segment sequences shaped like real Whisper failure modes, on loops tiny.en
+really produced (recorded in data/tiny_en_loops.json), and on real speech that repeats itself."""
 
 from __future__ import annotations
 
-from cast_pipeline.segments import Segment
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cast_pipeline.segments import Segment, Word
+from cast_pipeline.speech.backends.base import Transcriber
+from cast_pipeline.speech.decode import decode_all
 from cast_pipeline.speech.guards import (
     GuardThresholds,
     ScoredSegment,
     apply_guards,
     compression_ratio,
     longest_repeat,
+    spoken,
 )
+from cast_pipeline.speech.wer import word_errors
+from cast_pipeline_tests.speech.conftest import write_wav
 
 SPEECH = [
     "And so, my fellow Americans, ask not what your country can do for you.",
@@ -87,3 +99,81 @@ def test_empty_segments_are_dropped_silently_and_thresholds_are_configurable() -
     items = [_seg("  "), _seg(" . "), _seg(SPEECH[0])]
     kept, report = apply_guards(items, GuardThresholds(max_compression_ratio=compression_ratio(SPEECH[0]) - 0.01))
     assert kept == [] and report.compression == 1 and report.total == 1
+
+
+def _timed(text: str, start: float, seconds_per_word: float = 0.35) -> ScoredSegment:
+    """A segment whose words are timed like speech: one word every ``seconds_per_word``."""
+    words = tuple(
+        Word(start + i * seconds_per_word, start + (i + 0.8) * seconds_per_word, w) for i, w in enumerate(text.split())
+    )
+    return ScoredSegment(Segment(start, words[-1].end, text, words=words))
+
+
+def test_a_sentence_said_three_times_is_kept_when_each_copy_has_its_own_audio() -> None:
+    said = [_timed(SPEECH[1], 3.5 * i) for i in range(3)]
+    kept, report = apply_guards(said)
+    assert [s.text for s in kept] == [SPEECH[1]] * 3 and report.total == 0
+    assert all(spoken(s.segment) for s in said)
+
+
+def test_a_run_of_copies_of_very_different_lengths_is_still_a_loop() -> None:
+    """One phrase stretched over 10 s of non-speech next to copies of 1.5 s: not three sayings."""
+    run = [_timed(SPEECH[1], 0.0), _timed(SPEECH[1], 3.0, seconds_per_word=1.2), _timed(SPEECH[1], 13.0)]
+    kept, report = apply_guards(run)
+    assert len(kept) == 1 and report.verbatim == 2
+    assert [r.reason for r in report.removed] == ["verbatim", "verbatim"]
+
+
+def test_a_long_segment_repeating_a_sentence_is_kept_when_its_words_are_timed_like_speech() -> None:
+    """Batched decoding: 30 s of one speaker reading the same line four times is one segment."""
+    text = " ".join([SPEECH[0]] * 4)
+    assert compression_ratio(text) > 2.8
+    kept, report = apply_guards([_timed(text, 0.0)])
+    assert [s.text for s in kept] == [text] and report.total == 0
+
+
+LOOPS = Path(__file__).parent / "data" / "tiny_en_loops.json"
+
+
+def _recorded(case: str) -> list[ScoredSegment]:
+    items = json.loads(LOOPS.read_text(encoding="utf-8"))[case]
+    return [
+        ScoredSegment(
+            Segment(d["start"], d["end"], d["text"], words=tuple(Word(*w) for w in d["words"])),
+            no_speech_prob=d["no_speech_prob"],
+            avg_logprob=d["avg_logprob"],
+        )
+        for d in items
+    ]
+
+
+def test_real_tiny_en_loops_with_word_timings_are_still_removed() -> None:
+    """Loops tiny.en really produced (see the fixture's _about): word timings do not save them."""
+    kept, report = apply_guards(_recorded("babble_batched"))
+    assert [s.text[:20] for s in kept] == ["What your country ca"] and report.compression == 1
+    assert report.removed[0].reason == "compression" and "who are here, who are here" in report.removed[0].text
+
+    kept, report = apply_guards(_recorded("reversed_batched"))
+    assert not any("I don't know, I don't know" in s.text for s in kept) and report.compression == 1
+
+    kept, report = apply_guards(_recorded("noisy_sequential"))
+    assert [s.text for s in kept].count("It's good to do.") == 1 and report.verbatim == 7
+    assert {(r.reason, r.text) for r in report.removed} == {("verbatim", "It's good to do.")}
+
+
+@pytest.mark.parametrize(
+    ("clip", "times"),
+    [("jfk", 2), ("jfk", 3), ("librivox-sense-and-sensibility-0930", 3)],
+)
+def test_real_speech_said_again_back_to_back_keeps_every_copy(
+    tiny: Transcriber, audio_dir: Path, tmp_path: Path, clip: str, times: int
+) -> None:
+    """A clip concatenated with itself, no pause: jfk x3 (33 s) is one batched chunk that compresses
+    like a loop, "He might even have been made amiable himself." x3 is a verbatim run of three
+    segments. Every copy was said, so every copy stays."""
+    wav = audio_dir / f"{clip}.wav"
+    path = write_wav(np.concatenate([decode_all(wav)] * times), tmp_path / "again.wav")
+    result = tiny.transcribe(path)
+    reference = " ".join([wav.with_suffix(".txt").read_text(encoding="utf-8")] * times)
+    assert result.dropped_segments == 0 and result.removed == ()
+    assert word_errors(reference, result.text).wer <= 0.1, result.text

@@ -169,6 +169,11 @@ def _speech_metadata(title: str, result: SpeechResult, path: Path, audio_fp: str
         "segments": len(result.segments),
         "words": word_count(result.segments),
         "dropped_segments": result.dropped_segments,
+        "words_per_minute": round(result.words_per_minute, 1),  # of speech; people say 120-200
+        "speech_seconds": round(result.speech_seconds, 1) if result.speech_seconds is not None else "unknown",
+        "chunks": result.chunks,
+        "redecoded_share": round(result.redecoded_share, 3),
+        "removed_by_guards": dg.MetadataValue.json([r.to_dict() for r in result.removed[:50]]),
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "audio_file": str(path),

@@ -16,9 +16,9 @@ from cast_pipeline.settings import Settings, load_settings
 from cast_pipeline.speech import Transcriber, load_transcriber
 from cast_pipeline.speech.backends import normalize_language
 
-# faster-whisper's BatchedInferencePipeline is opt-in (see cast_pipeline.speech.backends.faster_whisper):
-# ~1.4x faster on 2 CPU cores, but a small model decoding a full 30 s chunk in one pass can drop its end.
-DEFAULT_BATCH_SIZE = 0
+# None: CAST_SPEECH_BATCH_SIZE (4: batched faster-whisper, chunks that end early decoded again; see
+# cast_pipeline.speech.backends.batched). 0 = sequential decoding.
+DEFAULT_BATCH_SIZE: int | None = None
 
 
 class SpeechModel(dg.ConfigurableResource):
@@ -29,7 +29,7 @@ class SpeechModel(dg.ConfigurableResource):
     device: str | None = None  # auto, cpu, cuda (CAST_SPEECH_DEVICE)
     compute_type: str | None = None  # default, int8, float16... (CAST_SPEECH_COMPUTE_TYPE)
     language: str | None = None  # force a language; None: CAST_SPEECH_LANGUAGE, else the feed's, else detect
-    batch_size: int = DEFAULT_BATCH_SIZE  # faster-whisper only; 0 = sequential decoding
+    batch_size: int | None = DEFAULT_BATCH_SIZE  # faster-whisper only; None: CAST_SPEECH_BATCH_SIZE, 0: sequential
     vad: bool = True  # skip silence and music (faster-whisper's Silero VAD)
 
     _transcriber: Transcriber | None = PrivateAttr(default=None)
@@ -68,7 +68,7 @@ class SpeechModel(dg.ConfigurableResource):
                 self.model or settings.speech_model,
                 self.device or settings.speech_device,
                 self.compute_type or settings.speech_compute_type,
-                batch_size=self.batch_size,
+                batch_size=settings.speech_batch_size if self.batch_size is None else self.batch_size,
                 vad=self.vad,
             )
         except Exception as exc:

@@ -15,7 +15,7 @@ import threading
 from types import ModuleType
 from typing import Any
 
-from cast_pipeline.settings import Settings
+from cast_pipeline.settings import Settings, load_settings
 from cast_pipeline.speech.backends.base import SpeechResult, Transcriber, normalize_language
 from cast_pipeline.speech.errors import BackendUnavailableError
 
@@ -53,10 +53,12 @@ def load_transcriber(
     device: str = "auto",
     compute_type: str = "default",
     *,
-    batch_size: int = 0,
+    batch_size: int | None = None,
     vad: bool = True,
 ) -> Transcriber:
     """A transcriber for ``backend``/``model``, loading the model only if this process has not yet.
+
+    ``batch_size`` None: CAST_SPEECH_BATCH_SIZE (batched decoding by default; 0 = sequential).
 
     Raises :class:`BackendUnavailableError` with what to install or set when it cannot run here.
     """
@@ -74,20 +76,20 @@ def load_transcriber(
         model=model,
         device=resolved_device,
         compute_type=resolved_compute,
-        batch_size=batch_size,
+        batch_size=load_settings().speech_batch_size if batch_size is None else batch_size,
         vad=vad,
     )
     return transcriber
 
 
-def transcriber_from_settings(settings: Settings, *, batch_size: int = 0, vad: bool = True) -> Transcriber:
+def transcriber_from_settings(settings: Settings, *, batch_size: int | None = None, vad: bool = True) -> Transcriber:
     """:func:`load_transcriber` with the CAST_SPEECH_* settings."""
     return load_transcriber(
         settings.speech_backend,
         settings.speech_model,
         settings.speech_device,
         settings.speech_compute_type,
-        batch_size=batch_size,
+        batch_size=settings.speech_batch_size if batch_size is None else batch_size,
         vad=vad,
     )
 

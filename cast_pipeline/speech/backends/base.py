@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from cast_pipeline.segments import Segment, Word, segments_to_json
+from cast_pipeline.segments import Segment, Word, segments_to_json, word_count
 from cast_pipeline.speech.decode import AudioWindow, WindowPlan, iter_windows
 from cast_pipeline.speech.errors import AudioError, SpeechError, TranscriptionError
-from cast_pipeline.speech.guards import GuardReport, ScoredSegment, apply_guards
+from cast_pipeline.speech.guards import GuardReport, RemovedText, ScoredSegment, apply_guards
 
 WindowCallback = Callable[[AudioWindow], None]
 
@@ -34,11 +34,27 @@ class SpeechResult:
     compute_type: str
     processing_seconds: float
     dropped_segments: int = 0  # removed by the hallucination guards
+    removed: tuple[RemovedText, ...] = ()  # what the guards removed, and why
+    speech_seconds: float | None = None  # speech found by VAD; None when the backend has no VAD
+    chunks: int = 0  # chunks decoded in batches (0: sequential decoding)
+    redecoded_chunks: int = 0  # batched chunks that ended early and whose rest was decoded again
 
     @property
     def realtime_factor(self) -> float:
         """Seconds of audio per second of processing (10.0 = ten times faster than realtime)."""
         return self.duration / self.processing_seconds if self.processing_seconds > 0 else float("inf")
+
+    @property
+    def words_per_minute(self) -> float:
+        """Transcribed words per minute of speech (of audio without VAD): people say 120-200; far
+        fewer means lost words, far more hallucinated ones."""
+        seconds = self.speech_seconds if self.speech_seconds is not None else self.duration
+        return 60.0 * word_count(self.segments) / seconds if seconds > 0 else 0.0
+
+    @property
+    def redecoded_share(self) -> float:
+        """Share of batched chunks that ended early (0.0 for sequential decoding)."""
+        return self.redecoded_chunks / self.chunks if self.chunks else 0.0
 
     @property
     def text(self) -> str:
@@ -57,6 +73,11 @@ class SpeechResult:
             duration=round(self.duration, 3),
             processing_seconds=round(self.processing_seconds, 3),
             dropped_segments=self.dropped_segments,
+            removed=[r.to_dict() for r in self.removed],
+            speech_seconds=round(self.speech_seconds, 3) if self.speech_seconds is not None else None,
+            words_per_minute=round(self.words_per_minute, 1),
+            chunks=self.chunks,
+            redecoded_chunks=self.redecoded_chunks,
             **meta,
         )
 
@@ -125,6 +146,17 @@ def shift(segment: Segment, offset: float) -> Segment:
     return replace(segment, start=segment.start + offset, end=segment.end + offset, words=words)
 
 
+@dataclass
+class WindowOutput:
+    """One window's segments (window time), its language, and what decoding it took."""
+
+    items: list[ScoredSegment]
+    language: str | None
+    speech_seconds: float | None = None  # None: the backend cannot tell speech from silence
+    chunks: int = 0
+    redecoded_chunks: int = 0
+
+
 class WindowedTranscriber:
     """Base of the real backends: runs :meth:`_transcribe_window` over the windows of a file."""
 
@@ -144,6 +176,11 @@ class WindowedTranscriber:
         """Segments of one window in *window* time (0 = window start), and the language used."""
         raise NotImplementedError
 
+    def _decode_window(self, window: AudioWindow, language: str | None) -> WindowOutput:
+        """:meth:`_transcribe_window` plus decoding figures; backends that have them override this."""
+        items, detected = self._transcribe_window(window, language)
+        return WindowOutput(items, detected)
+
     def transcribe(self, audio_path: Path, *, language: str | None = None) -> SpeechResult:
         return self.transcribe_windows(
             iter_windows(audio_path, self.window_plan), language=language, source=str(audio_path)
@@ -161,16 +198,23 @@ class WindowedTranscriber:
         lang = self._check_language(language)
         scored: list[ScoredSegment] = []
         duration = 0.0
+        totals = WindowOutput([], None, speech_seconds=0.0)
         for window in windows:
             try:
-                items, detected = self._transcribe_window(window, lang)
+                out = self._decode_window(window, lang)
             except SpeechError:
                 raise
             except Exception as exc:
                 where = f"{source or 'audio'} at {window.offset:.0f} s"
                 raise TranscriptionError(f"{self.backend} ({self.model}) failed on {where}: {exc}") from exc
-            lang = lang or detected  # the first window's detected language holds for the episode
-            for item in items:
+            lang = lang or out.language  # the first window's detected language holds for the episode
+            if out.speech_seconds is None or totals.speech_seconds is None:
+                totals.speech_seconds = None
+            else:
+                totals.speech_seconds += out.speech_seconds
+            totals.chunks += out.chunks
+            totals.redecoded_chunks += out.redecoded_chunks
+            for item in out.items:
                 seg = clip_segment(shift(item.segment, window.offset), window)
                 if seg is not None:
                     scored.append(replace(item, segment=seg))
@@ -180,11 +224,18 @@ class WindowedTranscriber:
         if duration == 0.0:
             raise AudioError(f"audio {source or ''} contains no samples")
         segments, report = apply_guards(scored)
-        return self._result(segments, lang, duration, time.perf_counter() - started, report)
+        return self._result(segments, lang, duration, time.perf_counter() - started, report, totals)
 
     def _result(
-        self, segments: list[Segment], language: str | None, duration: float, seconds: float, report: GuardReport
+        self,
+        segments: list[Segment],
+        language: str | None,
+        duration: float,
+        seconds: float,
+        report: GuardReport,
+        totals: WindowOutput | None = None,
     ) -> SpeechResult:
+        totals = totals or WindowOutput([], None)
         return SpeechResult(
             segments=segments,
             language=language,
@@ -195,4 +246,8 @@ class WindowedTranscriber:
             compute_type=self.compute_type,
             processing_seconds=seconds,
             dropped_segments=report.total,
+            removed=tuple(report.removed),
+            speech_seconds=totals.speech_seconds,
+            chunks=totals.chunks,
+            redecoded_chunks=totals.redecoded_chunks,
         )

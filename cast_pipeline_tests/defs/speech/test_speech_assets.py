@@ -85,6 +85,9 @@ def test_one_run_transcribes_only_the_episodes_without_publisher_transcript(
         assert meta["host"] == socket.gethostname() and meta["pid"] == os.getpid()
         assert meta["duration_seconds"] == pytest.approx(11.0, abs=0.1)
         assert meta["realtime_factor"] > 0.5 and meta["words"] >= 20
+        # quality signals: JFK speaks ~130 words a minute; 11 s is one chunk, decoded sequentially
+        assert 90 < meta["words_per_minute"] < 200 and 8.0 < meta["speech_seconds"] <= 11.0
+        assert (meta["chunks"], meta["redecoded_share"], meta["removed_by_guards"]) == (0, 0.0, [])
         text, doc = _speech_text(paths, jfk)
         assert wer((audio_dir / "jfk.txt").read_text(), text) <= 0.05
         assert doc["audio_fingerprint"] == audio_meta["fingerprint"] and doc["pid"] == os.getpid()

@@ -56,6 +56,15 @@ def test_settings_choose_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (transcriber.backend, transcriber.model, transcriber.device) == ("faster-whisper", "tiny.en", "cpu")
 
 
+def test_batched_decoding_is_the_default_and_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAST_SPEECH_BATCH_SIZE", raising=False)
+    assert load_transcriber("faster-whisper", "tiny.en", "cpu", "int8").batch_size == 4  # type: ignore[attr-defined]
+    monkeypatch.setenv("CAST_SPEECH_BATCH_SIZE", "0")
+    assert transcriber_from_settings(load_settings()).batch_size == 0  # type: ignore[attr-defined]
+    assert load_transcriber("faster-whisper", "tiny.en", "cpu", "int8")._pipeline is None  # type: ignore[attr-defined]
+    assert load_transcriber("faster-whisper", "tiny.en", "cpu", "int8", batch_size=8).batch_size == 8  # type: ignore[attr-defined]
+
+
 def test_unknown_backends_list_the_known_ones() -> None:
     with pytest.raises(BackendUnavailableError, match="faster-whisper, parakeet, mlx-whisper"):
         load_transcriber("kaldi", "tiny.en")
