@@ -3,7 +3,7 @@
 Production splits the same assets over code locations (cast_pipeline/locations/); this module keeps
 them together so one `dagster dev` with SQLite runs the whole pipeline, speech included: the
 ``episodes_job`` goes feed -> episode -> publisher_transcript -> audio -> local/speech_transcript
--> transcript in one run, transcribing on this machine (CAST_SPEECH_*; faster-whisper tiny.en on
+-> local/speakers -> transcript in one run, transcribing on this machine (CAST_SPEECH_*; faster-whisper tiny.en on
 the CPU by default) only the episodes without a publisher transcript.
 """
 
@@ -19,6 +19,7 @@ from cast_pipeline.defs.search.assets import build_embeddings_asset, search_inde
 from cast_pipeline.defs.search.automation import search_automation, search_index_job
 from cast_pipeline.defs.search.checks import SEARCH_CHECKS
 from cast_pipeline.defs.search.resources import EmbeddingModel
+from cast_pipeline.defs.speakers.assets import build_speakers_asset
 from cast_pipeline.defs.speech.assets import audio, build_speech_asset
 from cast_pipeline.defs.speech.automation import (
     build_audio_ready_sensor,
@@ -33,9 +34,10 @@ from cast_pipeline.defs.transcripts.assets import publisher_transcript, transcri
 
 speech_model = SpeechModel()  # every field from the CAST_SPEECH_* settings
 speech_transcript = build_speech_asset(LOCAL, speech_model)
+speakers = build_speakers_asset(LOCAL)  # who spoke when, between speech and transcript
 
 embedding_model = EmbeddingModel()  # the CAST_EMBEDDING_MODEL setting
-ASSETS = [feed, episode, publisher_transcript, audio, speech_transcript, transcript]
+ASSETS = [feed, episode, publisher_transcript, audio, speech_transcript, speakers, transcript]
 ASSETS += [build_embeddings_asset(embedding_model), search_index]
 
 defs = dg.Definitions(

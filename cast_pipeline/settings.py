@@ -69,6 +69,21 @@ SETTINGS: dict[str, Setting] = {
     "speech_language": Setting(
         "CAST_SPEECH_LANGUAGE", "", "Force a spoken language (e.g. en); empty: feed language or auto-detect."
     ),
+    "diarization": Setting(
+        "CAST_DIARIZATION",
+        "resemblyzer",
+        "Who spoke when in speech transcripts: resemblyzer (offline, CPU), pyannote, nemo, or off.",
+    ),
+    "diarization_model": Setting(
+        "CAST_DIARIZATION_MODEL",
+        "",
+        "pyannote pipeline or NeMo model name/path; resemblyzer: clustering ahc or spectral (empty: default).",
+    ),
+    "name_speakers": Setting(
+        "CAST_NAME_SPEAKERS",
+        "false",
+        "true: give the most talkative speakers the names a feed lists in feeds.yaml (speakers: [...]).",
+    ),
     "embedding_model": Setting(
         "CAST_EMBEDDING_MODEL",
         "all-MiniLM-L6-v2",
@@ -94,6 +109,9 @@ class Settings:
     speech_compute_type: str
     speech_batch_size: int
     speech_language: str
+    diarization: str
+    diarization_model: str
+    name_speakers: str
     embedding_model: str
 
 

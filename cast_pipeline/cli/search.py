@@ -117,7 +117,9 @@ def print_hits(console: Console, query: str, mode: str, hits: pd.DataFrame) -> N
         else:
             how = MATCHED.get(hit.matched_by, hit.matched_by)
             console.print(f"{number:>2}. {where} · [cyan]{hit.timestamp}[/] · matched by {how}")
-        console.print(f"    {marked(hit.highlighted, color=console.color_system is not None)}")
+        speaker = _plain(getattr(hit, "speaker", None))  # who said it, when the transcript knows
+        said = f"[bold]{escape(str(speaker))}:[/] " if speaker else ""
+        console.print(f"    {said}{marked(hit.highlighted, color=console.color_system is not None)}")
         if hit.play_url:
             console.print(f"    ▶ [link={hit.play_url}]{escape(hit.play_url)}[/link]")
         console.print()

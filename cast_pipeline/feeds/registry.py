@@ -7,6 +7,8 @@ Accepted shapes::
       - demo/feeds/show.xml                        # a path, relative to this file
       - url: https://example.com/other.rss
         language: de                               # optional hint (e.g. for speech models)
+        speakers: [Alice, Bob]                     # optional host names for diarized transcripts,
+        name_speakers: true                        # used only with this flag (or CAST_NAME_SPEAKERS)
 
 Why edits are done on the text: the file is written by people and carries comments. Adding or
 removing a feed inserts or deletes only that entry's lines (located with YAML node positions); the
@@ -30,7 +32,7 @@ from cast_pipeline.paths import write_text_atomic
 
 _HOST = re.compile(r"^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+)(:\d+)?$", re.IGNORECASE)
 _FILE_SUFFIXES = {"xml", "rss", "atom", "yaml", "yml", "json"}
-_ENTRY_KEYS = {"url", "language"}
+_ENTRY_KEYS = {"url", "language", "speakers", "name_speakers"}
 
 
 class FeedsFileError(ValueError):
@@ -42,6 +44,8 @@ class FeedEntry:
     url: str  # resolved: http(s) or file:// URL
     language: str | None = None
     line: int = 0  # 1-based line in the feeds file
+    speakers: tuple[str, ...] = ()  # host names, given to the most talkative speakers when asked
+    name_speakers: bool = False
 
 
 def _looks_like_host(text: str) -> bool:
@@ -114,13 +118,27 @@ def _entry(path: Path, node: yaml.Node) -> FeedEntry:
         fields = {k.value: v for k, v in node.value}
         unknown = set(fields) - _ENTRY_KEYS
         if unknown:
-            raise _fail(path, node, f"unknown key(s) {sorted(unknown)} in a feed entry (allowed: url, language)")
+            allowed = ", ".join(sorted(_ENTRY_KEYS))
+            raise _fail(path, node, f"unknown key(s) {sorted(unknown)} in a feed entry (allowed: {allowed})")
         url, language = fields.get("url"), fields.get("language")
         if not isinstance(url, yaml.ScalarNode) or not url.value.strip():
             raise _fail(path, node, "a feed entry without a 'url'")
         lang = language.value.strip() if isinstance(language, yaml.ScalarNode) and language.value.strip() else None
-        return FeedEntry(normalize_feed_input(url.value, path.parent), lang, line)
+        speakers = _speaker_names(path, fields.get("speakers"))
+        flag = fields.get("name_speakers")
+        name_speakers = isinstance(flag, yaml.ScalarNode) and flag.value.strip().lower() in ("true", "yes", "on", "1")
+        return FeedEntry(normalize_feed_input(url.value, path.parent), lang, line, speakers, name_speakers)
     raise _fail(path, node, "a feed entry must be a URL, a path or {url: ..., language: ...}")
+
+
+def _speaker_names(path: Path, node: yaml.Node | None) -> tuple[str, ...]:
+    if node is None:
+        return ()
+    if not isinstance(node, yaml.SequenceNode) or not all(
+        isinstance(n, yaml.ScalarNode) and n.value.strip() for n in node.value
+    ):
+        raise _fail(path, node, "'speakers' must be a list of names, e.g. speakers: [Alice, Bob]")
+    return tuple(n.value.strip() for n in node.value)
 
 
 def read_feed_entries(path: Path) -> list[FeedEntry]:

@@ -22,6 +22,7 @@ from cast_pipeline.defs.search.assets import build_embeddings_asset, search_inde
 from cast_pipeline.defs.search.automation import search_automation, search_index_job
 from cast_pipeline.defs.search.checks import SEARCH_CHECKS
 from cast_pipeline.defs.search.resources import EmbeddingModel
+from cast_pipeline.defs.speakers.keys import speakers_key
 from cast_pipeline.defs.speech.assets import audio
 from cast_pipeline.defs.speech.automation import build_transcript_job, build_transcript_sources_sensor
 from cast_pipeline.defs.speech.keys import GPU, MAC, speech_key
@@ -31,7 +32,7 @@ from cast_pipeline.defs.transcripts.assets import build_transcript_asset, publis
 LOCATION_NAME = "core"
 SPEECH_PREFIXES = (GPU, MAC)
 
-transcript = build_transcript_asset([speech_key(p) for p in SPEECH_PREFIXES])
+transcript = build_transcript_asset([k for p in SPEECH_PREFIXES for k in (speech_key(p), speakers_key(p))])
 embedding_model = EmbeddingModel()  # CAST_EMBEDDING_MODEL of the core host; embeddings and index live here
 ASSETS = [feed, episode, publisher_transcript, audio, transcript]
 ASSETS += [build_embeddings_asset(embedding_model), search_index]

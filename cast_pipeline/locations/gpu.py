@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from cast_pipeline.defs.speakers.assets import build_speakers_asset
 from cast_pipeline.defs.speech.assets import build_speech_asset
 from cast_pipeline.defs.speech.automation import build_audio_ready_sensor, build_transcribe_job
 from cast_pipeline.defs.speech.keys import GPU
@@ -31,7 +32,7 @@ speech_model = location_speech_model(backend="faster-whisper", device="cuda", ba
 speech_transcript = build_speech_asset(GPU, speech_model)
 
 defs = dg.Definitions(
-    assets=[speech_transcript],
+    assets=[speech_transcript, build_speakers_asset(GPU)],
     jobs=[build_transcribe_job(GPU)],
     sensors=[build_audio_ready_sensor(GPU, dg.DefaultSensorStatus.RUNNING)],
     resources={"cast": CastResource(), "speech_model": speech_model},

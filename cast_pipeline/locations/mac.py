@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from cast_pipeline.defs.speakers.assets import build_speakers_asset
 from cast_pipeline.defs.speech.assets import build_speech_asset
 from cast_pipeline.defs.speech.automation import build_audio_ready_sensor, build_transcribe_job
 from cast_pipeline.defs.speech.keys import MAC
@@ -25,7 +26,7 @@ speech_model = location_speech_model(backend="mlx-whisper")
 speech_transcript = build_speech_asset(MAC, speech_model)
 
 defs = dg.Definitions(
-    assets=[speech_transcript],
+    assets=[speech_transcript, build_speakers_asset(MAC)],
     jobs=[build_transcribe_job(MAC)],
     sensors=[build_audio_ready_sensor(MAC, dg.DefaultSensorStatus.STOPPED)],
     resources={"cast": CastResource(), "speech_model": speech_model},

@@ -20,6 +20,7 @@ from typing import Any
 from cast_pipeline.feeds.model import Episode
 from cast_pipeline.paths import DataPaths, write_text_atomic
 from cast_pipeline.segments import Segment, segments_from_json, segments_to_json, word_count
+from cast_pipeline.speakers.episodes import label_speakers
 from cast_pipeline.transcripts.merge import merge_phrases
 from cast_pipeline.transcripts.render import to_markdown
 
@@ -89,6 +90,7 @@ def build_transcript(paths: DataPaths, episode: Episode) -> TranscriptDoc | None
     if found is None:
         return None
     raw, source_meta = found
+    raw, speaker_meta = label_speakers(paths, episode, raw, source_meta)  # speech sources: who spoke when
     segments = merge_phrases(raw)
     meta: dict[str, Any] = {
         "episode_key": episode.key,
@@ -101,6 +103,7 @@ def build_transcript(paths: DataPaths, episode: Episode) -> TranscriptDoc | None
         "source": source_meta.get("source", "unknown"),
         "model": source_meta.get("model"),
         "source_segments": len(raw),
+        **speaker_meta,
     }
     write_text_atomic(paths.episode_file(episode.key, TRANSCRIPT_JSON), segments_to_json(segments, **meta))
     markdown = to_markdown(

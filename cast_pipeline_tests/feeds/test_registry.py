@@ -177,3 +177,17 @@ def test_normalize_feed_input_relative_paths(tmp_path: Path) -> None:
 def test_normalize_feed_input_rejects(text: str) -> None:
     with pytest.raises(ValueError, match=r"empty|unsupported URL scheme"):
         normalize_feed_input(text)
+
+
+def test_a_feed_can_name_its_hosts_for_diarized_transcripts(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "feeds:\n  - url: https://a.example/x.rss\n    speakers: [Alice, Bob]\n    name_speakers: true\n"
+        "  - url: https://a.example/y.rss\n    speakers:\n      - Carol\n",
+    )
+    entries = read_feed_entries(path)
+    assert (entries[0].speakers, entries[0].name_speakers) == (("Alice", "Bob"), True)
+    assert (entries[1].speakers, entries[1].name_speakers) == (("Carol",), False)
+    bad = write(tmp_path, "feeds:\n  - url: https://a.example/x.rss\n    speakers: Alice\n")
+    with pytest.raises(FeedsFileError, match=r"line 3: 'speakers' must be a list of names"):
+        read_feed_entries(bad)

@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 
 from cast_pipeline import definitions
+from cast_pipeline.defs.speakers.keys import speakers_key
 from cast_pipeline.defs.speech.assets import build_speech_asset
 from cast_pipeline.defs.speech.keys import GPU, MAC, speech_key
 from cast_pipeline.locations import core, gpu, mac
@@ -27,8 +28,9 @@ def test_every_asset_key_is_materialised_in_exactly_one_location() -> None:
         "transcribe_gpu": {"gpu/speech_transcript"},
         "transcribe_mac": {"mac/speech_transcript"},
     }
-    assert executable["transcribe_gpu"] == {"gpu/speech_transcript"}  # nothing else needs the GPU box
-    assert executable["transcribe_mac"] == {"mac/speech_transcript"}
+    # Nothing else needs the GPU box; diarization runs where the speech runs, on the same audio.
+    assert executable["transcribe_gpu"] == {"gpu/speech_transcript", "gpu/speakers"}
+    assert executable["transcribe_mac"] == {"mac/speech_transcript", "mac/speakers"}
     chain = {"feed", "episode", "publisher_transcript", "audio", "transcript"}
     assert chain <= executable["core"]
     names = list(executable)
@@ -36,7 +38,7 @@ def test_every_asset_key_is_materialised_in_exactly_one_location() -> None:
         for b in names[i + 1 :]:
             assert not executable[a] & executable[b], f"{a} and {b} both materialise {executable[a] & executable[b]}"
     # The single machine holds the same chain with its own speech key.
-    assert chain | {"local/speech_transcript"} <= _executable(definitions.defs)
+    assert chain | {"local/speech_transcript", "local/speakers"} <= _executable(definitions.defs)
 
 
 def test_lineage_joins_across_locations() -> None:
@@ -47,10 +49,13 @@ def test_lineage_joins_across_locations() -> None:
         dg.AssetKey("publisher_transcript"),
         speech_key(GPU),
         speech_key(MAC),
+        speakers_key(GPU),
+        speakers_key(MAC),
     }
     for prefix in (GPU, MAC):
         node = graph.get(speech_key(prefix))
         assert node.parent_keys == {dg.AssetKey("audio")} and node.is_executable
+        assert graph.get(speakers_key(prefix)).parent_keys == {speech_key(prefix)}
         assert node.partitions_def == graph.get(dg.AssetKey("transcript")).partitions_def  # episodes, 1:1
     # Inside core alone, the speech keys are known but not materialisable there.
     core_graph = core.defs.resolve_asset_graph()
@@ -67,7 +72,7 @@ def test_jobs_and_sensors_per_location() -> None:
         (mac.defs, MAC, dg.DefaultSensorStatus.STOPPED),  # the GPU picks up new audio; the Mac on demand
     ):
         job = defs.resolve_job_def("transcribe_job")
-        assert job.asset_layer.executable_asset_keys == {speech_key(prefix)}
+        assert job.asset_layer.executable_asset_keys == {speech_key(prefix), speakers_key(prefix)}
         (sensor,) = defs.sensors
         assert (sensor.name, sensor.job_name, sensor.default_status) == (
             f"audio_ready_{prefix}",

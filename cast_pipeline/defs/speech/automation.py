@@ -40,6 +40,7 @@ from dagster._core.events import DagsterEventType
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cast_pipeline.defs.feeds.partitions import EPISODES, EPISODES_PER_RUN
+from cast_pipeline.defs.speakers.keys import speakers_key
 from cast_pipeline.defs.speech.keys import AUDIO_KEY, TRANSCRIPT_KEY, speech_key
 from cast_pipeline.defs.speech.requests import MAX_REQUESTS, Outcome, Pending, RunLookup
 from cast_pipeline.feeds.discovery import contiguous_ranges
@@ -260,6 +261,7 @@ def build_transcript_sources_sensor(speech_prefixes: Sequence[str]) -> dg.Sensor
     """``transcript_sources``: a found publisher transcript or new speech newer than ``transcript``."""
     sources = [Source(dg.AssetKey("publisher_transcript"), _status_is("found"))]
     sources += [Source(speech_key(p), _status_is("transcribed")) for p in speech_prefixes]
+    sources += [Source(speakers_key(p), _status_is("diarized")) for p in speech_prefixes]
     files = ", ".join(speech_file(p) for p in speech_prefixes)
     return build_followup_sensor(
         name=TRANSCRIPT_SOURCES_SENSOR,
@@ -276,13 +278,13 @@ def build_transcript_sources_sensor(speech_prefixes: Sequence[str]) -> dg.Sensor
 
 
 def build_transcribe_job(prefix: str) -> UnresolvedAssetJobDefinition:
-    """``transcribe_job``: the location's speech asset only (one process, one model load per run)."""
+    """``transcribe_job``: the location's speech and speakers assets (one process, one model load per run)."""
     return dg.define_asset_job(
         TRANSCRIBE_JOB,
-        selection=dg.AssetSelection.assets(speech_key(prefix)),
+        selection=dg.AssetSelection.assets(speech_key(prefix), speakers_key(prefix)),
         executor_def=dg.in_process_executor,
         description=f"Speech-to-text of a range of episodes with this location's model "
-        f"({speech_key(prefix).to_user_string()}).",
+        f"({speech_key(prefix).to_user_string()}), then who spoke when ({speakers_key(prefix).to_user_string()}).",
     )
 
 

@@ -20,6 +20,7 @@ import dagster as dg
 from cast_pipeline.defs.batching import per_episode
 from cast_pipeline.defs.feeds.assets import OWNERS, episode
 from cast_pipeline.defs.feeds.partitions import episode_backfill_policy, episodes_partitions
+from cast_pipeline.defs.speakers.keys import speakers_key
 from cast_pipeline.defs.speech.keys import LOCAL, TRANSCRIPT_KEY, speech_key
 from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.feeds.snapshot import load_episode
@@ -123,4 +124,4 @@ def build_transcript_asset(speech_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
 
 
 # Single machine (cast_pipeline.definitions): the local speech asset is in the same location and run.
-transcript = build_transcript_asset([speech_key(LOCAL)])
+transcript = build_transcript_asset([speech_key(LOCAL), speakers_key(LOCAL)])

@@ -1,0 +1,99 @@
+"""The ``<prefix>/speakers`` asset: who spoke when in the location's speech result, per episode.
+
+Between ``<prefix>/speech_transcript`` and ``transcript``: it reads ``speech-<prefix>.json`` and the
+episode's audio, and writes ``speakers-<prefix>.json`` (cast_pipeline.speakers.episodes); the
+transcript then labels words and phrases from it. Being its own asset means diarization can be
+re-run (a better method, CAST_DIARIZATION changed: the code version is ``method:model``) without
+re-transcribing: materialise ``<prefix>/speakers`` for the episodes, and the ``transcript_sources``
+sensor rebuilds their transcripts.
+"""
+
+import time
+from typing import Any
+
+import dagster as dg
+
+from cast_pipeline.defs.batching import per_episode
+from cast_pipeline.defs.feeds.assets import OWNERS
+from cast_pipeline.defs.feeds.partitions import episode_backfill_policy, episodes_partitions
+from cast_pipeline.defs.speakers.keys import speakers_key
+from cast_pipeline.defs.speech.keys import speech_key
+from cast_pipeline.defs.storage.resources import CastResource
+from cast_pipeline.feeds.snapshot import load_episode
+from cast_pipeline.settings import load_settings
+from cast_pipeline.speakers import describe, diarizer_from_settings
+from cast_pipeline.speakers.episodes import diarize_episode, speech_path
+from cast_pipeline.speakers.model import SpeakerResult, speakers_file
+from cast_pipeline.transcripts.publisher import load_publisher_transcript
+
+DIARIZED = "diarized"
+NOT_NEEDED = "not_needed"
+OFF = "off"
+
+
+def _metadata(title: str, result: SpeakerResult) -> dict[str, Any]:
+    talk = result.talk_time()
+    lines = [f"- {name}: {seconds:.0f} s" for name, seconds in talk.items()]
+    return {
+        "title": title,
+        "status": DIARIZED,
+        "method": result.method,
+        "model": result.model,
+        "speakers": len(talk),
+        "turns": len(result.turns),
+        "duration_seconds": round(result.duration, 2),
+        "processing_seconds": round(result.processing_seconds, 2),
+        "talk_time": dg.MetadataValue.md("\n".join(lines) or "no speech"),
+    }
+
+
+def build_speakers_asset(prefix: str) -> dg.AssetsDefinition:
+    """``<prefix>/speakers``, its code version the configured ``method:model`` (``off`` when disabled)."""
+    try:
+        version = describe(load_settings())
+    except ValueError:  # a bad CAST_DIARIZATION: each episode's step reports it, the location still loads
+        version = "misconfigured"
+    out_name = speakers_file(prefix)
+
+    @dg.asset(
+        key=speakers_key(prefix),
+        partitions_def=episodes_partitions,
+        deps=[speech_key(prefix)],
+        backfill_policy=episode_backfill_policy,
+        group_name="speech",
+        kinds={"json"},
+        owners=OWNERS,
+        tags={"domain": "speakers"},
+        code_version=version,
+        description=f"Speaker diarization of the episode's speech result in this location ({prefix}), method "
+        f"{version} (the code version; CAST_DIARIZATION, off to disable). Writes {out_name}: turns labelled "
+        "Speaker 1, Speaker 2... by first appearance, tied to the speech result they were made for. Episodes "
+        "with a publisher transcript are not_needed. Re-run it alone to re-diarize without re-transcribing.",
+    )
+    def speakers(context: dg.AssetExecutionContext, cast: CastResource):
+        paths, settings = cast.paths(), cast.settings()
+        diarizer = diarizer_from_settings(settings)
+
+        def work(key: str) -> dict[str, Any]:
+            ep = load_episode(paths, key)
+            if diarizer is None:
+                return {"title": ep.title, "status": OFF, "reason": "CAST_DIARIZATION=off"}
+            if not speech_path(paths, key, prefix).exists():
+                publisher = load_publisher_transcript(paths, key)
+                if publisher.status == "found":
+                    return {
+                        "title": ep.title,
+                        "status": NOT_NEEDED,
+                        "reason": f"publisher transcript ({publisher.source})",
+                    }
+            started = time.perf_counter()
+            result = diarize_episode(paths, key, prefix, diarizer)
+            context.log.info(
+                f"episode {key} ({ep.title!r}): {len(result.speakers)} speakers in {len(result.turns)} turns, "
+                f"{result.duration:.0f} s of audio diarized in {time.perf_counter() - started:.1f} s ({result.method})"
+            )
+            return _metadata(ep.title, result)
+
+        yield from per_episode(context, work)
+
+    return speakers
