@@ -26,10 +26,10 @@ from lancedb.table import Table
 from cast_pipeline.keys import feed_key as feed_key_of_url
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import store
-from cast_pipeline.search.embeddings import load_embedder
 from cast_pipeline.search.hybrid import MAX_PER_EPISODE, cap_per_group, overfetch, reciprocal_rank_fusion
 from cast_pipeline.search.indexes import VectorIndexConfig
 from cast_pipeline.search.languages import fts_columns
+from cast_pipeline.search.onnx_encoder import load_query_encoder
 from cast_pipeline.search.text import ParsedQuery, contains_phrases, highlight, parse_query, play_url, timestamp
 
 Mode = Literal["hybrid", "keyword", "semantic"]
@@ -196,7 +196,7 @@ class SearchIndex:
                 episodes_job = pool.submit(self.episode_matches, parsed, where, min(limit, MAX_EPISODE_RESULTS))
                 keyword_job = pool.submit(self.keyword_segments, parsed, where, k)
             if mode != "keyword":
-                vector = load_embedder(self.manifest.model).encode([parsed.text])[0]
+                vector = load_query_encoder(self.manifest.model).encode([parsed.text])[0]
                 meaning = self.semantic_segments(vector, parsed, where, k, min_similarity)
             if mode != "semantic":
                 episodes, keyword = episodes_job.result(), keyword_job.result()
