@@ -35,7 +35,7 @@ def _register() -> None:
     app.add_typer(feeds.app, name="feeds")
     app.add_typer(transcript.app, name="transcript")
     app.command("run")(run.run)
-    for optional in ("transcribe", "search"):  # added by the speech and search modules
+    for optional in ("transcribe", "search", "serve"):  # added by the speech, search and serve modules
         try:
             module = __import__(f"cast_pipeline.cli.{optional}", fromlist=["register"])
         except ModuleNotFoundError:

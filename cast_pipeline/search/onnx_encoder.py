@@ -200,7 +200,11 @@ def load_query_encoder(model: str) -> QueryEncoder:
             try:
                 encoder = load_onnx_encoder(name, files)
             except Exception as exc:  # missing onnxruntime/torch, export failure: the slow path still works
-                log.warning("ONNX query encoder unavailable for %s (%s: %s); using sentence-transformers",
-                            name, exc.__class__.__name__, exc)
+                log.warning(
+                    "ONNX query encoder unavailable for %s (%s: %s); using sentence-transformers",
+                    name,
+                    exc.__class__.__name__,
+                    exc,
+                )
         _cache[name] = encoder or load_embedder(model)
         return _cache[name]
