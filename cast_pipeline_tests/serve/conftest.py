@@ -65,7 +65,7 @@ def write_archive(paths: DataPaths, embedder: Embedder, audio_url: str | None = 
     return [e for eps in by_feed.values() for e in eps]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def archive(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> DataPaths:
     """The indexed archive (read-only for tests: copy it to change it)."""
     paths = DataPaths(tmp_path_factory.mktemp("archive") / "data")
