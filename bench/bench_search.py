@@ -196,9 +196,17 @@ def phase_semantic(root: str, vectors: np.ndarray, queries: list[str]) -> dict[s
         index = SearchIndex.open(paths, VectorIndexConfig(nprobes=nprobes, refine_factor=refine))
         lat, res = timed(lambda v, ix=index: _ids(ix.semantic_segments(v, dummy, None, 10, -1.0)), list(vectors))
         grid[f"{nprobes}/{refine}"] = {"latency": summary(lat), "ids": res}
-    embedder = load_embedder(SearchIndex.open(paths).manifest.model)
+    model = SearchIndex.open(paths).manifest.model
+    embedder = load_embedder(model)
     enc_lat, _ = timed(lambda q: embedder.encode([q]), queries)
-    return {"grid": grid, "encode_latency": summary(enc_lat), "rss_mib": peak_rss_mib()}
+    from cast_pipeline.search.onnx_encoder import load_query_encoder
+
+    onnx = load_query_encoder(model)
+    onnx_lat, _ = timed(lambda q: onnx.encode([q]), queries)
+    return {
+        "grid": grid, "encode_latency": summary(enc_lat), "onnx_encode_latency": summary(onnx_lat),
+        "rss_mib": peak_rss_mib(),
+    }  # fmt: skip
 
 
 def phase_hybrid(root: str, queries: list[str]) -> dict[str, Any]:
@@ -208,6 +216,52 @@ def phase_hybrid(root: str, queries: list[str]) -> dict[str, Any]:
     lat, _ = timed(lambda q: index.search(q, mode="hybrid", limit=10), queries)
     feed_lat, _ = timed(lambda q: index.search(q, mode="hybrid", limit=10, feed="Feed 3", since="2021-01-01"), queries)
     return {"latency": summary(lat), "filtered_latency": summary(feed_lat), "rss_mib": peak_rss_mib()}
+
+
+def phase_service(root: str, queries: list[str], clients: int = 8) -> dict[str, Any]:
+    """The service's code path end to end: ``cast-pipeline serve``'s app under uvicorn, queried over HTTP
+    (query encoding by the ONNX encoder included), one client at a time, then ``clients`` at once."""
+    import socket
+    import threading
+    import urllib.parse
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    import uvicorn
+
+    from cast_pipeline.serve.app import build_app, warm_up
+    from cast_pipeline.serve.library import Library
+
+    library = Library(DataPaths(Path(root)))
+    warm_up(library)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(build_app(library, warm=False), log_level="warning", access_log=False))
+    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}/api/search?"
+
+    def ask(mode: str) -> Callable[[str], float]:
+        def one(q: str) -> float:
+            began = time.perf_counter()
+            with urllib.request.urlopen(base + urllib.parse.urlencode({"q": q, "mode": mode, "limit": 10})) as r:
+                r.read()
+            return (time.perf_counter() - began) * 1000
+
+        return one
+
+    out: dict[str, Any] = {}
+    for mode in ("hybrid", "keyword"):
+        ask(mode)(queries[0])
+        out[mode] = summary([ask(mode)(q) for q in queries])
+        with ThreadPoolExecutor(clients) as pool:
+            began = time.perf_counter()
+            lat = list(pool.map(ask(mode), queries * 2))
+            wall = time.perf_counter() - began
+        out[f"{mode}_{clients}_clients"] = summary(lat) | {"qps": round(len(lat) / wall, 1)}
+    server.should_exit = True
+    return out | {"rss_mib": peak_rss_mib()}
 
 
 def phase_duckdb(root: str, queries: list[str]) -> dict[str, Any]:
@@ -335,6 +389,9 @@ def main() -> None:
         semantic = run_phase(phase_semantic, str(paths.root), query_vectors, queries)
         log("hybrid (search API)")
         hybrid = run_phase(phase_hybrid, str(paths.root), queries)
+        log("service (cast-pipeline serve over HTTP, 1 and 8 clients)")
+        report["service"] = run_phase(phase_service, str(paths.root), queries)
+        log(f"  {report['service']}")
         log("exact brute-force top 10")
         exact = exact_top10(all_vectors, query_vectors, keys)
         del all_vectors
@@ -345,6 +402,7 @@ def main() -> None:
         report["semantic"] = {
             "index": f"{config.index_type}, default nprobes/refine {config.nprobes}/{config.refine_factor}",
             "encode_query": semantic["encode_latency"],
+            "encode_query_onnx": semantic["onnx_encode_latency"],
             "rss_mib": semantic["rss_mib"],
             "grid": {
                 cfg: {**r["latency"], "recall_at_10": overlap(r["ids"], exact)} for cfg, r in semantic["grid"].items()

@@ -89,6 +89,17 @@ SETTINGS: dict[str, Setting] = {
         "all-MiniLM-L6-v2",
         "sentence-transformers model name or path (all-MiniLM-L6-v2 ships offline).",
     ),
+    "query_encoder": Setting(
+        "CAST_QUERY_ENCODER", "onnx", "Query encoder: onnx (exported once, no torch) or sentence-transformers."
+    ),
+    "cache_dir": Setting("CAST_CACHE_DIR", "~/.cache/cast-pipeline", "Cache of derived files (ONNX models)."),
+    "service_url": Setting(
+        "CAST_SERVICE_URL", "", "URL of a running `cast-pipeline serve` for the CLI; empty: the one this data dir runs."
+    ),
+    "api_token": Setting("CAST_API_TOKEN", "", "Bearer token `cast-pipeline serve` requires (needed with --host)."),
+    "dagster_ui_url": Setting(
+        "CAST_DAGSTER_UI_URL", "http://127.0.0.1:3000", "Dagster UI base URL the reader links episodes to."
+    ),
 }
 
 
@@ -113,6 +124,11 @@ class Settings:
     diarization_model: str
     name_speakers: str
     embedding_model: str
+    query_encoder: str
+    cache_dir: Path
+    service_url: str
+    api_token: str
+    dagster_ui_url: str
 
 
 def load_settings(**overrides: object) -> Settings:

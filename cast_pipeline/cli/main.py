@@ -8,6 +8,8 @@ from anywhere; data goes to CAST_DATA_DIR and Dagster's records to DAGSTER_HOME.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import typer
 
@@ -29,13 +31,31 @@ Settings (environment variables):
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
+# Commands that never touch Dagster: run as `cast-pipeline <command>`, only their module is imported, so
+# a cold `cast-pipeline search` does not pay seconds for importing Dagster (feeds and run import it).
+_LIGHT = {"search": "search", "serve": "serve", "mcp": "serve", "transcript": None}
+
+
+def _light_command(argv: list[str]) -> str | None:
+    if Path(argv[0]).name not in ("cast-pipeline", "main.py") or len(argv) < 2 or "--help" in argv:
+        return None
+    return argv[1] if argv[1] in _LIGHT else None
+
+
 def _register() -> None:
-    from cast_pipeline.cli import feeds, run, transcript
+    from cast_pipeline.cli import transcript
+
+    app.add_typer(transcript.app, name="transcript")
+    light = _light_command(sys.argv)
+    if light is not None:
+        if _LIGHT[light]:
+            __import__(f"cast_pipeline.cli.{_LIGHT[light]}", fromlist=["register"]).register(app)
+        return
+    from cast_pipeline.cli import feeds, run
 
     app.add_typer(feeds.app, name="feeds")
-    app.add_typer(transcript.app, name="transcript")
     app.command("run")(run.run)
-    for optional in ("transcribe", "search", "doctor"):  # added by the speech, search and health modules
+    for optional in ("transcribe", "search", "doctor", "serve"):  # speech, search, health and serve modules
         try:
             module = __import__(f"cast_pipeline.cli.{optional}", fromlist=["register"])
         except ModuleNotFoundError:

@@ -43,6 +43,8 @@ def search_command(
     as_json: bool = typer.Option(False, "--json", help="Print the results as a JSON array (one object per hit)."),
 ) -> None:
     """Search every indexed transcript: episode title/description matches first, then phrases."""
+    if _search_service(query, mode.value, feed, since, limit, as_json):
+        return
     from cast_pipeline.search import IndexDamagedError, IndexNotBuiltError, SearchError, search
     from cast_pipeline.search.health import FIX, index_damage
 
@@ -71,6 +73,29 @@ def search_command(
         sys.stdout.write(json.dumps(records(hits), ensure_ascii=False, indent=1) + "\n")
         return
     print_hits(Console(highlight=False, soft_wrap=False), query, mode.value, hits)
+
+
+def _search_service(query: str, mode: str, feed: str | None, since: str | None, limit: int, as_json: bool) -> bool:
+    """Answer through a running ``cast-pipeline serve`` of this data directory; False when there is none."""
+    from cast_pipeline.serve.client import ServiceDown, ServiceRefused, remote_search
+    from cast_pipeline.serve.runtime import service_url
+
+    settings = load_settings()
+    url = service_url(settings.data_dir, settings.service_url)
+    if url is None or limit > 100:  # the service pages at most 100 results
+        return False
+    try:
+        found = remote_search(url, settings.api_token, q=query, mode=mode, feed=feed, since=since, limit=limit)
+    except ServiceDown:
+        return False  # a stale runtime file or a stopped service: search locally
+    except ServiceRefused as exc:
+        typer.echo(f"cannot search: {exc}", err=True)
+        raise typer.Exit(2 if exc.status < 500 else 1) from None
+    if as_json:
+        sys.stdout.write(json.dumps(found, ensure_ascii=False, indent=1) + "\n")
+    else:
+        print_hits(Console(highlight=False, soft_wrap=False), query, mode, pd.DataFrame(found))
+    return True
 
 
 def _plain(value: Any) -> Any:

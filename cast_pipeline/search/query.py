@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
@@ -26,10 +26,10 @@ from lancedb.table import Table
 from cast_pipeline.keys import feed_key as feed_key_of_url
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import store
-from cast_pipeline.search.embeddings import load_embedder
 from cast_pipeline.search.hybrid import MAX_PER_EPISODE, cap_per_group, overfetch, reciprocal_rank_fusion
 from cast_pipeline.search.indexes import VectorIndexConfig
 from cast_pipeline.search.languages import fts_columns
+from cast_pipeline.search.onnx_encoder import load_query_encoder
 from cast_pipeline.search.text import ParsedQuery, contains_phrases, highlight, parse_query, play_url, timestamp
 
 Mode = Literal["hybrid", "keyword", "semantic"]
@@ -50,18 +50,30 @@ Hit = dict[str, Any]  # one row from LanceDB plus its "_score"
 _EPISODE_FIELDS = ["episode_key", "feed_key", "feed_title", "title", "description", "published", "enclosure_url"]
 
 
-def _since_filter(since: date | datetime | str | None) -> str | None:
+def _since_filter(since: date | datetime | str | None, name: str = "since", op: str = ">=") -> str | None:
     if since is None:
         return None
     if isinstance(since, str):
         try:
             since = datetime.fromisoformat(since.strip())
         except ValueError:
-            raise ValueError(f"since must be a date such as 2024-01-31, got {since!r}") from None
+            raise ValueError(f"{name} must be a date such as 2024-01-31, got {since!r}") from None
     if not isinstance(since, datetime):
         since = datetime(since.year, since.month, since.day, tzinfo=UTC)
     since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
-    return f"published >= TIMESTAMP '{since.strftime('%Y-%m-%dT%H:%M:%S')}Z'"
+    return f"published {op} TIMESTAMP '{since.strftime('%Y-%m-%dT%H:%M:%S')}Z'"
+
+
+def _until_filter(until: date | datetime | str | None) -> str | None:
+    """Published before the end of ``until`` (a date includes its whole day)."""
+    if isinstance(until, str) and len(until.strip()) == 10:
+        try:
+            until = date.fromisoformat(until.strip())
+        except ValueError:
+            raise ValueError(f"until must be a date such as 2024-01-31, got {until!r}") from None
+    if type(until) is date:
+        until = datetime(until.year, until.month, until.day, tzinfo=UTC) + timedelta(days=1)
+    return _since_filter(until, "until", "<")
 
 
 def _sql_str(value: str) -> str:
@@ -122,13 +134,16 @@ class SearchIndex:
             raise ValueError(f"no indexed feed matches {feed!r} (by key, title or URL); known feeds: {known}")
         return keys
 
-    def where(self, feed: str | None, since: date | datetime | str | None) -> str | None:
-        """The SQL pre-filter for ``feed`` and ``since`` (None: no filter)."""
+    def where(
+        self, feed: str | None, since: date | datetime | str | None, until: date | datetime | str | None = None
+    ) -> str | None:
+        """The SQL pre-filter for ``feed``, ``since`` and ``until`` (None: no filter)."""
         parts = []
         if feed:
             parts.append("feed_key IN (" + ", ".join(map(_sql_str, self.resolve_feeds(feed))) + ")")
-        if (since_sql := _since_filter(since)) is not None:
-            parts.append(since_sql)
+        for sql in (_since_filter(since), _until_filter(until)):
+            if sql is not None:
+                parts.append(sql)
         return " AND ".join(parts) or None
 
     def _fts(self, table: Table, field_name: str, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
@@ -179,6 +194,7 @@ class SearchIndex:
         feed: str | None = None,
         since: date | datetime | str | None = None,
         limit: int = 10,
+        until: date | datetime | str | None = None,
         max_per_episode: int = MAX_PER_EPISODE,
         min_similarity: float = MIN_SIMILARITY,
     ) -> pd.DataFrame:
@@ -186,7 +202,7 @@ class SearchIndex:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         parsed = parse_query(query)
-        where = self.where(feed, since)
+        where = self.where(feed, since, until)
         k = overfetch(limit)
         episodes: list[Hit] = []
         keyword: list[Hit] = []
@@ -196,7 +212,7 @@ class SearchIndex:
                 episodes_job = pool.submit(self.episode_matches, parsed, where, min(limit, MAX_EPISODE_RESULTS))
                 keyword_job = pool.submit(self.keyword_segments, parsed, where, k)
             if mode != "keyword":
-                vector = load_embedder(self.manifest.model).encode([parsed.text])[0]
+                vector = load_query_encoder(self.manifest.model).encode([parsed.text])[0]
                 meaning = self.semantic_segments(vector, parsed, where, k, min_similarity)
             if mode != "semantic":
                 episodes, keyword = episodes_job.result(), keyword_job.result()

@@ -1,0 +1,210 @@
+"""Query encoding without torch: the embedding model exported once to ONNX, run by ONNX Runtime.
+
+Why: a cold ``cast-pipeline search`` spent most of its 7-8 s importing torch and loading
+sentence-transformers to embed one short query. ONNX Runtime (already installed for faster-whisper)
+and the ``tokenizers`` package load the same weights in well under a second. The graph we export
+contains the whole sentence-transformers pipeline of a mean-pooling model (transformer, mean pooling
+over the attention mask, L2 normalisation), so its vectors match ``Embedder.encode`` (cosine >= 0.999,
+tested) and can be compared with the phrase vectors in the index.
+
+The export needs torch and happens once per model at first use; the ``.onnx`` file is cached under
+``CAST_CACHE_DIR`` (atomically written, keyed by the weights' size and mtime, so a changed model is
+re-exported). Only local sentence-transformers directories (the bundled all-MiniLM-L6-v2 or a path)
+whose pipeline is Transformer -> mean Pooling [-> Normalize] qualify; anything else, or any failure,
+falls back to the sentence-transformers :class:`~cast_pipeline.search.embeddings.Embedder`.
+
+Queries longer than the model window are truncated here (phrases at indexing time are chunked and
+pooled instead); the search API caps queries far below that window's size in characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from cast_pipeline.paths import atomic_path
+from cast_pipeline.search.embeddings import load_embedder, resolve_model
+
+log = logging.getLogger(__name__)
+EXPORT_FORMAT = "st-mean-v1"  # bump when the exported graph changes
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class QueryEncoder(Protocol):
+    model_name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """What the export needs to know about a local sentence-transformers directory."""
+
+    directory: Path
+    max_seq_length: int
+    dim: int
+    normalize: bool
+
+
+def model_files(directory: Path) -> ModelFiles | None:
+    """The directory's layout when it is a mean-pooling sentence-transformers model with a fast tokenizer."""
+    try:
+        modules = json.loads((directory / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+            return None
+        pooling_dir = next(m["path"] for m in modules if m["type"].endswith("Pooling"))
+        pooling = json.loads((directory / pooling_dir / "config.json").read_text(encoding="utf-8"))
+        if not pooling.get("pooling_mode_mean_tokens") or any(
+            pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens")
+        ):
+            return None
+        config = json.loads((directory / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, StopIteration):
+        return None
+    if not (directory / "tokenizer.json").is_file():
+        return None
+    return ModelFiles(
+        directory=directory,
+        max_seq_length=int(config.get("max_seq_length") or 256),
+        dim=int(pooling["word_embedding_dimension"]),
+        normalize=kinds[-1] == "Normalize",
+    )
+
+
+def cache_dir() -> Path:
+    from cast_pipeline.settings import load_settings
+
+    return load_settings().cache_dir / "onnx"
+
+
+def cached_model_path(files: ModelFiles, cache: Path | None = None) -> Path:
+    """Where the export of ``files`` is cached: named after the model, keyed by its weights."""
+    weights = sorted(p for p in files.directory.glob("*") if p.suffix in (".safetensors", ".bin"))
+    stamp = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in weights)
+    digest = hashlib.sha256(f"{EXPORT_FORMAT}|{files.directory.resolve()}|{stamp}".encode()).hexdigest()[:16]
+    return (cache or cache_dir()) / f"{files.directory.name}-{digest}.onnx"
+
+
+def export_model(files: ModelFiles, target: Path) -> Path:
+    """Export transformer + mean pooling (+ normalisation) to ``target`` (needs torch; seconds, once)."""
+    import warnings
+
+    import torch
+    from transformers import AutoModel
+
+    base = AutoModel.from_pretrained(str(files.directory))
+    base.eval()
+
+    class SentenceEncoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.base = base
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.base(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2, dim=1) if files.normalize else mean
+
+    sample = torch.ones((2, 8), dtype=torch.long)
+    axes = {name: {0: "batch", 1: "tokens"} for name in _INPUTS} | {"embedding": {0: "batch"}}
+    with atomic_path(target) as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            SentenceEncoder(),
+            (sample, sample, torch.zeros_like(sample)),
+            str(tmp),
+            input_names=list(_INPUTS),
+            output_names=["embedding"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    return target
+
+
+@dataclass(frozen=True, eq=False)
+class OnnxQueryEncoder:
+    """The exported model in an ONNX Runtime session plus its tokenizer; thread-safe."""
+
+    model_name: str
+    dim: int
+    _session: Any
+    _tokenizer: Any
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("encode takes a sequence of strings")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encoded = self._tokenizer.encode_batch(list(texts))
+        feeds = {
+            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+        }
+        return np.ascontiguousarray(self._session.run(["embedding"], feeds)[0], dtype=np.float32)
+
+
+def load_onnx_encoder(model_name: str, files: ModelFiles, *, cache: Path | None = None) -> OnnxQueryEncoder:
+    """The ONNX encoder of ``files``, exporting it first when the cache has none."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    target = cached_model_path(files, cache)
+    if not target.is_file():
+        log.info("exporting %s to ONNX for fast query encoding (once): %s", model_name, target)
+        export_model(files, target)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+    tokenizer = Tokenizer.from_file(str(files.directory / "tokenizer.json"))
+    tokenizer.enable_truncation(files.max_seq_length)
+    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
+    return OnnxQueryEncoder(model_name=model_name, dim=files.dim, _session=session, _tokenizer=tokenizer)
+
+
+_cache: dict[str, QueryEncoder] = {}
+_lock = threading.Lock()
+
+
+def load_query_encoder(model: str) -> QueryEncoder:
+    """The fastest encoder for queries to an index of ``model`` vectors, loaded once per process.
+
+    ONNX when the model qualifies and ``CAST_QUERY_ENCODER`` is ``onnx`` (the default), else the
+    sentence-transformers embedder; a failing ONNX path logs why and falls back.
+    """
+    from cast_pipeline.settings import load_settings
+
+    name, target = resolve_model(model)
+    with _lock:
+        if name in _cache:
+            return _cache[name]
+        encoder: QueryEncoder | None = None
+        files = model_files(Path(target)) if Path(target).is_dir() else None
+        if files is not None and load_settings().query_encoder == "onnx":
+            try:
+                encoder = load_onnx_encoder(name, files)
+            except Exception as exc:  # missing onnxruntime/torch, export failure: the slow path still works
+                log.warning(
+                    "ONNX query encoder unavailable for %s (%s: %s); using sentence-transformers",
+                    name,
+                    exc.__class__.__name__,
+                    exc,
+                )
+        _cache[name] = encoder or load_embedder(model)
+        return _cache[name]
