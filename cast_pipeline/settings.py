@@ -41,6 +41,25 @@ SETTINGS: dict[str, Setting] = {
         "https://itunes.apple.com/lookup",
         "iTunes lookup API used to resolve Apple Podcasts URLs.",
     ),
+    "pocketcasts": Setting(
+        "CAST_POCKETCASTS",
+        "on",
+        "Look for a Pocket Casts transcript when the publisher has none: on or off (per feed: "
+        "`pocketcasts: false` in feeds.yaml).",
+    ),
+    "pocketcasts_api_url": Setting(
+        "CAST_POCKETCASTS_API_URL",
+        "https://podcast-api.pocketcasts.com",
+        "Pocket Casts API base URL (podcast search and show notes).",
+    ),
+    "pocketcasts_min_interval": Setting(
+        "CAST_POCKETCASTS_MIN_INTERVAL", "1.0", "Seconds between two requests to Pocket Casts (politeness)."
+    ),
+    "pocketcasts_cache_seconds": Setting(
+        "CAST_POCKETCASTS_CACHE_SECONDS",
+        "3600",
+        "Seconds a show's episode list from Pocket Casts is reused before it is fetched again.",
+    ),
     "http_timeout": Setting("CAST_HTTP_TIMEOUT", "30", "Seconds before an HTTP request is abandoned."),
     "max_feed_bytes": Setting("CAST_MAX_FEED_BYTES", str(30 * 1024 * 1024), "Largest feed accepted, in bytes."),
     "max_transcript_bytes": Setting(
@@ -79,6 +98,10 @@ class Settings:
     user_agent: str
     audio_user_agent: str
     itunes_lookup_url: str
+    pocketcasts: str
+    pocketcasts_api_url: str
+    pocketcasts_min_interval: float
+    pocketcasts_cache_seconds: int
     http_timeout: float
     max_feed_bytes: int
     max_transcript_bytes: int

@@ -7,7 +7,6 @@ same Dagster instance, so the runs show up in `dagster dev` afterwards. Ends wit
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,8 @@ from cast_pipeline.http import make_client
 from cast_pipeline.instance import get_instance
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.settings import load_settings
-from cast_pipeline.transcripts.store import PUBLISHER_FILE, TRANSCRIPT_JSON
+from cast_pipeline.transcripts.providers import ready_made
+from cast_pipeline.transcripts.store import TRANSCRIPT_JSON
 
 console = Console(stderr=True)
 
@@ -216,10 +216,9 @@ def _collect_outcomes(paths: DataPaths, keys: Sequence[str], summary: RunSummary
     for key in keys:
         if key in summary.failures:
             continue
-        publisher = paths.episode_file(key, PUBLISHER_FILE)
-        status = json.loads(publisher.read_text(encoding="utf-8")).get("status") if publisher.exists() else None
-        if status == "found":
-            summary.outcomes["transcript from publisher"] += 1
+        found = ready_made(paths, key)
+        if found is not None:
+            summary.outcomes[f"transcript from {found.provider}"] += 1
         elif paths.episode_file(key, TRANSCRIPT_JSON).exists():
             summary.outcomes["transcribed from audio"] += 1
         else:

@@ -7,6 +7,7 @@ Accepted shapes::
       - demo/feeds/show.xml                        # a path, relative to this file
       - url: https://example.com/other.rss
         language: de                               # optional hint (e.g. for speech models)
+        pocketcasts: false                         # optional: never ask Pocket Casts for this feed
 
 Why edits are done on the text: the file is written by people and carries comments. Adding or
 removing a feed inserts or deletes only that entry's lines (located with YAML node positions); the
@@ -30,7 +31,8 @@ from cast_pipeline.paths import write_text_atomic
 
 _HOST = re.compile(r"^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+)(:\d+)?$", re.IGNORECASE)
 _FILE_SUFFIXES = {"xml", "rss", "atom", "yaml", "yml", "json"}
-_ENTRY_KEYS = {"url", "language"}
+_ENTRY_KEYS = {"url", "language", "pocketcasts"}
+_YES, _NO = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
 class FeedsFileError(ValueError):
@@ -42,6 +44,7 @@ class FeedEntry:
     url: str  # resolved: http(s) or file:// URL
     language: str | None = None
     line: int = 0  # 1-based line in the feeds file
+    pocketcasts: bool | None = None  # None: follow CAST_POCKETCASTS
 
 
 def _looks_like_host(text: str) -> bool:
@@ -114,13 +117,24 @@ def _entry(path: Path, node: yaml.Node) -> FeedEntry:
         fields = {k.value: v for k, v in node.value}
         unknown = set(fields) - _ENTRY_KEYS
         if unknown:
-            raise _fail(path, node, f"unknown key(s) {sorted(unknown)} in a feed entry (allowed: url, language)")
+            allowed = ", ".join(sorted(_ENTRY_KEYS))
+            raise _fail(path, node, f"unknown key(s) {sorted(unknown)} in a feed entry (allowed: {allowed})")
         url, language = fields.get("url"), fields.get("language")
         if not isinstance(url, yaml.ScalarNode) or not url.value.strip():
             raise _fail(path, node, "a feed entry without a 'url'")
         lang = language.value.strip() if isinstance(language, yaml.ScalarNode) and language.value.strip() else None
-        return FeedEntry(normalize_feed_input(url.value, path.parent), lang, line)
+        pocketcasts = _flag(path, fields.get("pocketcasts"), "pocketcasts")
+        return FeedEntry(normalize_feed_input(url.value, path.parent), lang, line, pocketcasts)
     raise _fail(path, node, "a feed entry must be a URL, a path or {url: ..., language: ...}")
+
+
+def _flag(path: Path, node: yaml.Node | None, name: str) -> bool | None:
+    if node is None:
+        return None
+    value = node.value.strip().lower() if isinstance(node, yaml.ScalarNode) else ""
+    if value in _YES or value in _NO:
+        return value in _YES
+    raise _fail(path, node, f"'{name}' must be true or false")
 
 
 def read_feed_entries(path: Path) -> list[FeedEntry]:
@@ -139,6 +153,11 @@ def read_feed_entries(path: Path) -> list[FeedEntry]:
             seen.add(entry.url)
             entries.append(entry)
     return entries
+
+
+def feed_entry(path: Path, feed_url: str) -> FeedEntry | None:
+    """The feeds-file entry of ``feed_url`` (its per-feed options), None when it is not listed there."""
+    return next((e for e in read_feed_entries(path) if _same_feed(e.url, feed_url)), None)
 
 
 def read_feeds_file(path: Path) -> list[str]:

@@ -43,7 +43,7 @@ from cast_pipeline.paths import write_text_atomic
 from cast_pipeline.segments import word_count
 from cast_pipeline.speech import AudioError, SpeechResult, Transcriber, download_audio, probe_duration, transcribe_files
 from cast_pipeline.speech.audio import audio_user_agent
-from cast_pipeline.transcripts.publisher import load_publisher_transcript
+from cast_pipeline.transcripts.providers import ready_made
 from cast_pipeline.transcripts.store import speech_file
 
 NOT_NEEDED = "not_needed"
@@ -71,12 +71,12 @@ def audio(context: dg.AssetExecutionContext, cast: CastResource):
 
         def work(key: str) -> dict[str, Any]:
             ep = load_episode(paths, key)
-            publisher = load_publisher_transcript(paths, key)
-            if publisher.status == "found":
+            found = ready_made(paths, key, asked=True)  # publisher, Pocket Casts... (cast_pipeline.transcripts.providers)
+            if found is not None:
                 return {
                     "title": ep.title,
                     "status": NOT_NEEDED,
-                    "reason": f"publisher transcript found ({publisher.source})",
+                    "reason": f"{found.provider} transcript found ({found.source})",
                 }
             url = checked_enclosure(ep)
             record = reusable_audio(paths, key, url)
@@ -212,9 +212,9 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
             try:
                 ep = load_episode(paths, ep_key)
                 titles[ep_key] = ep.title
-                publisher = load_publisher_transcript(paths, ep_key)
-                if publisher.status == "found":
-                    plan[ep_key] = f"publisher transcript found ({publisher.source})"
+                found = ready_made(paths, ep_key, asked=True)
+                if found is not None:
+                    plan[ep_key] = f"{found.provider} transcript found ({found.source})"
                 else:
                     plan[ep_key] = _Planned(episode_audio_path(paths, ep_key), speech_model.language_for(ep.language))
             except Exception as exc:  # raised again for this episode only, by work()

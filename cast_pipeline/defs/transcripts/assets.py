@@ -1,8 +1,9 @@
 """Publisher transcript and chosen transcript assets: the transcript-first path.
 
-``publisher_transcript`` always materialises: its value is the outcome of looking for the publisher's
-own transcript (found / none offered / unusable, with reasons), which is what decides whether the
-episode's audio is downloaded at all. ``transcript`` renders the best available source into merged
+``publisher_transcript`` always materialises: its value is the outcome of looking for a ready-made
+transcript, the publisher's own first, then the other providers (Pocket Casts; see
+cast_pipeline.transcripts.providers), with each provider's answer and reasons. That is what decides
+whether the episode's audio is downloaded at all. ``transcript`` renders the best available source into merged
 phrases, JSON and Markdown; an episode with no source yet is recorded as ``awaiting_audio`` and no
 transcript file is written (nothing is faked).
 
@@ -22,14 +23,13 @@ from cast_pipeline.defs.feeds.assets import OWNERS, episode
 from cast_pipeline.defs.feeds.partitions import episode_backfill_policy, episodes_partitions
 from cast_pipeline.defs.speech.keys import LOCAL, TRANSCRIPT_KEY, speech_key
 from cast_pipeline.defs.storage.resources import CastResource
+from cast_pipeline.feeds.registry import FeedEntry, read_feed_entries
 from cast_pipeline.feeds.snapshot import load_episode
 from cast_pipeline.http import make_client
+from cast_pipeline.keys import feed_key
 from cast_pipeline.segments import word_count
-from cast_pipeline.transcripts.publisher import (
-    PublisherTranscript,
-    fetch_publisher_transcript,
-    save_publisher_transcript,
-)
+from cast_pipeline.settings import Settings
+from cast_pipeline.transcripts.providers import ChainResult, ProviderContext, find_ready_made
 from cast_pipeline.transcripts.store import TRANSCRIPT_MD, build_transcript, transcript_stats
 
 PREVIEW_LINES = 12
@@ -43,35 +43,50 @@ PREVIEW_LINES = 12
     kinds={"json"},
     owners=OWNERS,
     tags={"domain": "transcripts"},
-    description="The publisher's own transcript (Podcasting 2.0 <podcast:transcript>), best format first "
-    "(VTT > SRT > JSON > HTML > text, feed language preferred). Status found / none / unusable; "
-    "only episodes without a usable one go on to audio and speech.",
+    description="A ready-made transcript: the publisher's own (Podcasting 2.0 <podcast:transcript>, best format "
+    "first: VTT > SRT > JSON > HTML > text, feed language preferred), else Pocket Casts' generated one "
+    "(CAST_POCKETCASTS, per feed `pocketcasts: false`). Status found / none / unusable with each provider's "
+    "answer and reasons; only episodes without one go on to audio and speech. Find an episode by title: "
+    "the partition metadata starts with it, or `cast-pipeline transcript show --title`.",
 )
 def publisher_transcript(context: dg.AssetExecutionContext, cast: CastResource):
     paths, settings = cast.paths(), cast.settings()
+    options = _feed_options(settings, context.log)
     with make_client(settings) as client:
 
         def work(key: str) -> dict[str, Any]:
             ep = load_episode(paths, key)
-            result = fetch_publisher_transcript(ep, settings, client=client)
-            save_publisher_transcript(paths, key, result)
-            if result.status != "found":
-                context.log.info(f"episode {key} ({ep.title!r}): no usable publisher transcript, needs audio")
-            return _publisher_metadata(ep.title, result)
+            chain = find_ready_made(ep, ProviderContext(settings, paths, client, options.get(ep.feed_key)))
+            if chain.found is None:
+                context.log.info(f"episode {key} ({ep.title!r}): no usable ready-made transcript, needs audio")
+            return _ready_made_metadata(ep.title, chain)
 
         yield from per_episode(context, work)
 
 
-def _publisher_metadata(title: str, result: PublisherTranscript) -> dict[str, Any]:
+def _feed_options(settings: Settings, log: Any) -> dict[str, FeedEntry]:
+    """Per-feed options of the feeds file by feed key (a broken file is logged; defaults apply)."""
+    try:
+        return {feed_key(e.url): e for e in read_feed_entries(settings.feeds_file)}
+    except Exception as exc:
+        log.warning(f"cannot read per-feed options from {settings.feeds_file}: {exc}; using the defaults")
+        return {}
+
+
+def _ready_made_metadata(title: str, chain: ChainResult) -> dict[str, Any]:
+    found = chain.found
+    first = chain.results[0] if chain.results else None
+    status = "found" if found is not None else ("unusable" if first and first.status == "unusable" else "none")
     return {
         "title": title,
-        "status": result.status,
-        "needs_audio": result.status != "found",
-        "source": result.source or "none",
-        "url": result.link.url if result.link else "none",
-        "segments": len(result.segments),
-        "words": word_count(result.segments),
-        "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in result.reasons) or "none"),
+        "status": status,
+        "needs_audio": found is None,
+        "source": found.source if found else "none",
+        "url": (found.url or "none") if found else "none",
+        "segments": len(found.segments) if found else 0,
+        "words": word_count(found.segments) if found else 0,
+        "providers": ", ".join(f"{r.provider}: {r.status}" for r in chain.results) or "none",
+        "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in chain.reasons) or "none"),
     }
 
 
