@@ -26,6 +26,11 @@ SETTINGS: dict[str, Setting] = {
     "feeds_file": Setting(
         "CAST_FEEDS_FILE", "./feeds.yaml", "YAML list of feed URLs that are registered on every run."
     ),
+    "feed_refresh_seconds": Setting(
+        "CAST_FEED_REFRESH_SECONDS",
+        "900",
+        "How often the new_episodes sensor re-checks each feed; a newly added feed is fetched on its next tick.",
+    ),
     "user_agent": Setting(
         "CAST_USER_AGENT",
         "cast-pipeline/0.1 (podcast transcript archiver; respects ETag and Last-Modified)",
@@ -95,6 +100,7 @@ SETTINGS: dict[str, Setting] = {
 class Settings:
     data_dir: Path
     feeds_file: Path
+    feed_refresh_seconds: float
     user_agent: str
     audio_user_agent: str
     itunes_lookup_url: str

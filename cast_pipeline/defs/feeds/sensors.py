@@ -1,13 +1,13 @@
 """The ``new_episodes`` sensor: registered feeds in, new episode partitions and their runs out.
 
-Each tick: register feeds listed in ``feeds.yaml`` that are not partitions yet, refresh feeds with a
-conditional GET (round robin within a time budget), add one ``episodes`` partition per new item,
+Each tick (every minute): register feeds listed in ``feeds.yaml`` that are not partitions yet, refresh
+the feeds that are due (never fetched, or last checked CAST_FEED_REFRESH_SECONDS ago; see
+cast_pipeline.feeds.due) with a conditional GET within a time budget, add one ``episodes`` partition per new item,
 record a ``feed`` materialisation for every feed whose content changed, and request runs over
 exactly the new keys, batched as partition ranges. Run keys are the batch's first and last key, so a
 re-evaluated tick never launches the same batch twice. A broken feed is logged and skipped.
 """
 
-import json
 from collections.abc import Sequence
 
 import dagster as dg
@@ -24,6 +24,7 @@ from cast_pipeline.defs.feeds.partitions import (
 from cast_pipeline.defs.jobs import EPISODES_JOB
 from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.feeds.discovery import contiguous_ranges, scan_feeds
+from cast_pipeline.feeds.due import due_feeds
 from cast_pipeline.feeds.registry import read_feeds_file
 from cast_pipeline.http import make_client
 from cast_pipeline.settings import Settings
@@ -70,19 +71,13 @@ def episode_run_requests(keys: Sequence[str], job_name: str = EPISODES_JOB) -> l
     return requests
 
 
-def _cursor(raw: str | None) -> dict[str, int]:
-    try:
-        return {"next": int(json.loads(raw or "{}").get("next", 0))}
-    except (ValueError, AttributeError):
-        return {"next": 0}
-
-
 @dg.sensor(
     name="new_episodes",
     job_name=EPISODES_JOB,
-    minimum_interval_seconds=15 * 60,
+    minimum_interval_seconds=60,  # new feeds within a minute; known ones per CAST_FEED_REFRESH_SECONDS
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Refreshes registered feeds (conditional GET), adds a partition per new episode and requests "
+    description="Every minute: fetches newly registered feeds, re-checks the others every "
+    "CAST_FEED_REFRESH_SECONDS (conditional GET), adds a partition per new episode and requests "
     "transcript-first runs for exactly the new ones.",
 )
 def new_episodes(context: dg.SensorEvaluationContext, cast: CastResource) -> dg.SensorResult:
@@ -92,12 +87,16 @@ def new_episodes(context: dg.SensorEvaluationContext, cast: CastResource) -> dg.
     urls = registered_feeds(instance, settings, context.log)
     if not urls:
         return dg.SensorResult(skip_reason="no feeds registered: add one with `cast-pipeline feeds add URL`")
-    cursor = _cursor(context.cursor)
+    new_feeds = [u for u in urls if u not in partition_feeds]
+    due = due_feeds(urls, paths, settings.feed_refresh_seconds)
+    if not due and not new_feeds:
+        return dg.SensorResult(
+            skip_reason=f"no feed due: each of the {len(urls)} feeds is re-checked every "
+            f"{settings.feed_refresh_seconds:g} s (CAST_FEED_REFRESH_SECONDS); new feeds on the next tick"
+        )
     known = set(instance.get_dynamic_partitions(EPISODES))
     with make_client(settings) as client:
-        result = scan_feeds(
-            urls, known, paths, settings, client=client, start=cursor["next"], budget_seconds=TICK_BUDGET_SECONDS
-        )
+        result = scan_feeds(due, known, paths, settings, client=client, budget_seconds=TICK_BUDGET_SECONDS)
     for url, error in result.errors.items():
         context.log.warning(f"feed {url} skipped this tick: {error}")
     events = [
@@ -105,7 +104,6 @@ def new_episodes(context: dg.SensorEvaluationContext, cast: CastResource) -> dg.
         for scan in result.scans
         if scan.refresh is not None and not scan.refresh.not_modified
     ]
-    new_feeds = [u for u in urls if u not in partition_feeds]
     new_keys = result.new_keys
     requests = []
     if new_feeds:
@@ -113,11 +111,11 @@ def new_episodes(context: dg.SensorEvaluationContext, cast: CastResource) -> dg.
     if new_keys:
         requests.append(episodes_partitions.build_add_request(new_keys))
     context.log.info(
-        f"scanned {len(result.scans)}/{len(urls)} feeds, {len(new_keys)} new episodes, {len(result.errors)} feed errors"
+        f"scanned {len(result.scans)} of {len(due)} due feeds ({len(urls)} registered), {len(new_keys)} new "
+        f"episodes, {len(result.errors)} feed errors"
     )
     return dg.SensorResult(
         run_requests=episode_run_requests(new_keys),
         dynamic_partitions_requests=requests,
         asset_events=events,
-        cursor=json.dumps({"next": result.next_index}),
     )

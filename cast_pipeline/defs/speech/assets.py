@@ -71,7 +71,7 @@ def audio(context: dg.AssetExecutionContext, cast: CastResource):
 
         def work(key: str) -> dict[str, Any]:
             ep = load_episode(paths, key)
-            found = ready_made(paths, key, asked=True)  # publisher, Pocket Casts... (cast_pipeline.transcripts.providers)
+            found = ready_made(paths, key, asked=True)  # publisher, Pocket Casts... (transcripts.providers)
             if found is not None:
                 return {
                     "title": ep.title,
