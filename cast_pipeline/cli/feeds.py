@@ -73,7 +73,7 @@ def add(
                     console.print("(to register it anyway, e.g. a feed that is down right now: add --no-check)")
                     raise typer.Exit(1) from None
             console.print(
-                f"{found.title or '(untitled feed)'}: {found.episodes} episodes, "
+                f"{found.title or '(untitled feed)'}: {found.episodes} episode{'' if found.episodes == 1 else 's'}, "
                 f"{found.with_transcripts} with a publisher transcript"
             )
             for problem in found.problems[:5]:
