@@ -30,9 +30,10 @@ app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_
 
 
 def _register() -> None:
-    from cast_pipeline.cli import feeds, run, transcript
+    from cast_pipeline.cli import episodes, feeds, run, transcript
 
     app.add_typer(feeds.app, name="feeds")
+    app.add_typer(episodes.app, name="episodes")
     app.add_typer(transcript.app, name="transcript")
     app.command("run")(run.run)
     for optional in ("transcribe", "search"):  # added by the speech and search modules

@@ -104,7 +104,8 @@ def build_transcript_asset(speech_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
         tags={"domain": "transcripts"},
         description="The episode's transcript from the best source (publisher, else the newest speech model "
         "result), merged into readable phrases; transcript.json + transcript.md (with the source and model), "
-        "SRT/VTT/TXT on demand (`cast-pipeline transcript show`).",
+        "SRT/VTT/TXT on demand (`cast-pipeline transcript show KEY` or `--title TEXT`; metadata starts with the "
+        "title).",
     )
     def transcript(context: dg.AssetExecutionContext, cast: CastResource):
         paths = cast.paths()
