@@ -46,6 +46,12 @@ SETTINGS: dict[str, Setting] = {
         "https://itunes.apple.com/lookup",
         "iTunes lookup API used to resolve Apple Podcasts URLs.",
     ),
+    "await_transcript_days": Setting(
+        "CAST_AWAIT_TRANSCRIPT_DAYS",
+        "7",
+        "Days a new episode without a ready-made transcript waits for one before audio + speech (0: never "
+        "wait; per feed: `await_transcript_days` in feeds.yaml).",
+    ),
     "pocketcasts": Setting(
         "CAST_POCKETCASTS",
         "on",
@@ -104,6 +110,7 @@ class Settings:
     user_agent: str
     audio_user_agent: str
     itunes_lookup_url: str
+    await_transcript_days: float
     pocketcasts: str
     pocketcasts_api_url: str
     pocketcasts_min_interval: float

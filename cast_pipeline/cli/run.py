@@ -27,6 +27,7 @@ from cast_pipeline.http import make_client
 from cast_pipeline.instance import get_instance
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.settings import load_settings
+from cast_pipeline.transcripts.awaiting import due_keys
 from cast_pipeline.transcripts.providers import ready_made
 from cast_pipeline.transcripts.store import TRANSCRIPT_JSON
 
@@ -86,6 +87,7 @@ def run(
     log_level = "DEBUG" if verbose else "WARNING"
     feed_keys = [key for s in scan.scans if s.refresh for key in s.refresh.keys]
     todo = missing_episodes(instance, job, feed_keys)
+    todo += [k for k in due_keys(paths, dict.fromkeys(feed_keys)) if k not in todo]  # awaiting, due a new look
     if limit:
         todo = todo[:limit]
     ranges = contiguous_ranges(instance.get_dynamic_partitions(EPISODES), set(todo), batch_size)

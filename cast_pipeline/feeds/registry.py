@@ -8,6 +8,7 @@ Accepted shapes::
       - url: https://example.com/other.rss
         language: de                               # optional hint (e.g. for speech models)
         pocketcasts: false                         # optional: never ask Pocket Casts for this feed
+        await_transcript_days: 0                   # optional: override CAST_AWAIT_TRANSCRIPT_DAYS
 
 Why edits are done on the text: the file is written by people and carries comments. Adding or
 removing a feed inserts or deletes only that entry's lines (located with YAML node positions); the
@@ -31,7 +32,7 @@ from cast_pipeline.paths import write_text_atomic
 
 _HOST = re.compile(r"^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+)(:\d+)?$", re.IGNORECASE)
 _FILE_SUFFIXES = {"xml", "rss", "atom", "yaml", "yml", "json"}
-_ENTRY_KEYS = {"url", "language", "pocketcasts"}
+_ENTRY_KEYS = {"url", "language", "pocketcasts", "await_transcript_days"}
 _YES, _NO = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
@@ -45,6 +46,7 @@ class FeedEntry:
     language: str | None = None
     line: int = 0  # 1-based line in the feeds file
     pocketcasts: bool | None = None  # None: follow CAST_POCKETCASTS
+    await_transcript_days: float | None = None  # None: follow CAST_AWAIT_TRANSCRIPT_DAYS
 
 
 def _looks_like_host(text: str) -> bool:
@@ -124,8 +126,21 @@ def _entry(path: Path, node: yaml.Node) -> FeedEntry:
             raise _fail(path, node, "a feed entry without a 'url'")
         lang = language.value.strip() if isinstance(language, yaml.ScalarNode) and language.value.strip() else None
         pocketcasts = _flag(path, fields.get("pocketcasts"), "pocketcasts")
-        return FeedEntry(normalize_feed_input(url.value, path.parent), lang, line, pocketcasts)
+        days = _days(path, fields.get("await_transcript_days"))
+        return FeedEntry(normalize_feed_input(url.value, path.parent), lang, line, pocketcasts, days)
     raise _fail(path, node, "a feed entry must be a URL, a path or {url: ..., language: ...}")
+
+
+def _days(path: Path, node: yaml.Node | None) -> float | None:
+    if node is None:
+        return None
+    try:
+        days = float(node.value) if isinstance(node, yaml.ScalarNode) else -1.0
+    except ValueError:
+        days = -1.0
+    if days < 0:
+        raise _fail(path, node, "'await_transcript_days' must be a number of days, 0 or more")
+    return days
 
 
 def _flag(path: Path, node: yaml.Node | None, name: str) -> bool | None:

@@ -6,6 +6,8 @@ failures live in Dagster's event log, and the caller passes them in.
 
 Statuses:
 - ``transcribed``: ``transcript.json`` exists (``source`` says from where);
+- ``awaiting_transcript``: young, no ready-made transcript yet; re-checked until its window ends
+  (reason and next look from ``await.json``, see cast_pipeline.transcripts.awaiting);
 - ``needs_audio``: the ready-made providers were asked and none had a transcript; audio + speech next;
 - ``failed``: a step failed for the episode after its last success (reason from the caller);
 - ``removed``: the item is no longer in its feed (kept on disk);
@@ -24,9 +26,10 @@ from cast_pipeline.feeds.catalog import connect
 from cast_pipeline.feeds.snapshot import EPISODE_FILE
 from cast_pipeline.keys import feed_key, is_valid_key
 from cast_pipeline.paths import DataPaths
+from cast_pipeline.transcripts.awaiting import load_await
 from cast_pipeline.transcripts.store import TRANSCRIPT_JSON
 
-STATUSES = ("transcribed", "needs_audio", "failed", "removed", "pending")
+STATUSES = ("transcribed", "awaiting_transcript", "needs_audio", "failed", "removed", "pending")
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ def episode_rows(
             status, reason = "failed", failures[key]
         elif transcript.exists():
             status, source = "transcribed", str(_head_meta(transcript).get("source") or "")
+        elif (waiting := load_await(paths, key)) is not None and waiting.awaiting:
+            status, reason = "awaiting_transcript", waiting.reason
         elif _ready_made_asked(paths, key):
             status, reason = "needs_audio", "no ready-made transcript"
         else:

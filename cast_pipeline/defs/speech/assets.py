@@ -43,6 +43,7 @@ from cast_pipeline.paths import write_text_atomic
 from cast_pipeline.segments import word_count
 from cast_pipeline.speech import AudioError, SpeechResult, Transcriber, download_audio, probe_duration, transcribe_files
 from cast_pipeline.speech.audio import audio_user_agent
+from cast_pipeline.transcripts.awaiting import awaiting_reason
 from cast_pipeline.transcripts.providers import ready_made
 from cast_pipeline.transcripts.store import speech_file
 
@@ -78,6 +79,8 @@ def audio(context: dg.AssetExecutionContext, cast: CastResource):
                     "status": NOT_NEEDED,
                     "reason": f"{found.provider} transcript found ({found.source})",
                 }
+            if waiting := awaiting_reason(paths, key):  # a young episode: its transcript may still come
+                return {"title": ep.title, "status": "awaiting_transcript", "reason": waiting}
             url = checked_enclosure(ep)
             record = reusable_audio(paths, key, url)
             reused = record is not None
@@ -213,8 +216,11 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
                 ep = load_episode(paths, ep_key)
                 titles[ep_key] = ep.title
                 found = ready_made(paths, ep_key, asked=True)
+                waiting = awaiting_reason(paths, ep_key)
                 if found is not None:
                     plan[ep_key] = f"{found.provider} transcript found ({found.source})"
+                elif waiting:
+                    plan[ep_key] = f"awaiting a ready-made transcript: {waiting}"
                 else:
                     plan[ep_key] = _Planned(episode_audio_path(paths, ep_key), speech_model.language_for(ep.language))
             except Exception as exc:  # raised again for this episode only, by work()

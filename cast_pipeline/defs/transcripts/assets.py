@@ -14,6 +14,7 @@ speech assets live in other locations and are dependencies by key only (cast_pip
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -29,10 +30,12 @@ from cast_pipeline.http import make_client
 from cast_pipeline.keys import feed_key
 from cast_pipeline.segments import word_count
 from cast_pipeline.settings import Settings
+from cast_pipeline.transcripts.awaiting import AwaitState, awaiting_reason, decide, load_await, save_await
 from cast_pipeline.transcripts.providers import ChainResult, ProviderContext, find_ready_made
 from cast_pipeline.transcripts.store import TRANSCRIPT_MD, build_transcript, transcript_stats
 
 PREVIEW_LINES = 12
+AWAITING = "awaiting_transcript"
 
 
 @dg.asset(
@@ -47,7 +50,9 @@ PREVIEW_LINES = 12
     "first: VTT > SRT > JSON > HTML > text, feed language preferred), else Pocket Casts' generated one "
     "(CAST_POCKETCASTS, per feed `pocketcasts: false`). Status found / none / unusable with each provider's "
     "answer and reasons; only episodes without one go on to audio and speech. Find an episode by title: "
-    "the partition metadata starts with it, or `cast-pipeline transcript show --title`.",
+    "the partition metadata starts with it, or `cast-pipeline transcript show --title`. A new episode without "
+    "one is awaiting_transcript (no audio) for CAST_AWAIT_TRANSCRIPT_DAYS, re-checked by the awaiting_transcripts "
+    "sensor (next_check in the metadata).",
 )
 def publisher_transcript(context: dg.AssetExecutionContext, cast: CastResource):
     paths, settings = cast.paths(), cast.settings()
@@ -56,10 +61,16 @@ def publisher_transcript(context: dg.AssetExecutionContext, cast: CastResource):
 
         def work(key: str) -> dict[str, Any]:
             ep = load_episode(paths, key)
-            chain = find_ready_made(ep, ProviderContext(settings, paths, client, options.get(ep.feed_key)))
+            feed_options = options.get(ep.feed_key)
+            chain = find_ready_made(ep, ProviderContext(settings, paths, client, feed_options))
+            days = settings.await_transcript_days
+            if feed_options is not None and feed_options.await_transcript_days is not None:
+                days = feed_options.await_transcript_days
+            waiting = decide(ep, chain.found is not None, days, datetime.now(UTC), load_await(paths, key))
+            save_await(paths, key, waiting)
             if chain.found is None:
-                context.log.info(f"episode {key} ({ep.title!r}): no usable ready-made transcript, needs audio")
-            return _ready_made_metadata(ep.title, chain)
+                context.log.info(f"episode {key} ({ep.title!r}): no ready-made transcript; {waiting.reason}")
+            return _ready_made_metadata(ep.title, chain, waiting)
 
         yield from per_episode(context, work)
 
@@ -73,14 +84,18 @@ def _feed_options(settings: Settings, log: Any) -> dict[str, FeedEntry]:
         return {}
 
 
-def _ready_made_metadata(title: str, chain: ChainResult) -> dict[str, Any]:
+def _ready_made_metadata(title: str, chain: ChainResult, waiting: AwaitState) -> dict[str, Any]:
     found = chain.found
     first = chain.results[0] if chain.results else None
     status = "found" if found is not None else ("unusable" if first and first.status == "unusable" else "none")
+    if waiting.awaiting:
+        status = AWAITING
     return {
         "title": title,
         "status": status,
-        "needs_audio": found is None,
+        "needs_audio": found is None and not waiting.awaiting,
+        "awaiting": waiting.reason,
+        "next_check": waiting.next_check or "none",
         "source": found.source if found else "none",
         "url": (found.url or "none") if found else "none",
         "segments": len(found.segments) if found else 0,
@@ -114,8 +129,10 @@ def build_transcript_asset(speech_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
             ep = load_episode(paths, key)
             doc = build_transcript(paths, ep)
             if doc is None:
-                context.log.info(f"episode {key} ({ep.title!r}) has no transcript source yet: awaiting audio")
-                return {"title": ep.title, "feed": ep.feed_title, "status": "awaiting_audio"}
+                waiting = awaiting_reason(paths, key)
+                status = AWAITING if waiting else "awaiting_audio"
+                context.log.info(f"episode {key} ({ep.title!r}) has no transcript source yet: {status}")
+                return {"title": ep.title, "feed": ep.feed_title, "status": status, "reason": waiting or "needs audio"}
             preview = paths.episode_file(key, TRANSCRIPT_MD).read_text(encoding="utf-8").splitlines()
             return {
                 "title": ep.title,
