@@ -20,7 +20,7 @@ from rich.table import Table
 
 from cast_pipeline.defs.feeds.assets import refresh_metadata
 from cast_pipeline.defs.feeds.partitions import EPISODES, EPISODES_PER_RUN, FEEDS
-from cast_pipeline.defs.feeds.sensors import registered_feeds
+from cast_pipeline.defs.feeds.sensors import late_transcripts, registered_feeds
 from cast_pipeline.defs.jobs import EPISODES_JOB
 from cast_pipeline.feeds.discovery import ScanResult, contiguous_ranges, scan_feeds
 from cast_pipeline.http import make_client
@@ -88,6 +88,9 @@ def run(
     feed_keys = [key for s in scan.scans if s.refresh for key in s.refresh.keys]
     todo = missing_episodes(instance, job, feed_keys)
     todo += [k for k in due_keys(paths, dict.fromkeys(feed_keys)) if k not in todo]  # awaiting, due a new look
+    todo += [
+        k for k in late_transcripts(scan, paths, set(scan.new_keys), changed_only=False) if k not in todo
+    ]  # publisher caught up
     if limit:
         todo = todo[:limit]
     ranges = contiguous_ranges(instance.get_dynamic_partitions(EPISODES), set(todo), batch_size)

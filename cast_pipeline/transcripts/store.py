@@ -119,6 +119,14 @@ def build_transcript(paths: DataPaths, episode: Episode) -> TranscriptDoc | None
     return TranscriptDoc(episode.key, segments, meta)
 
 
+def previous_source(paths: DataPaths, episode_key: str) -> str | None:
+    """The source of the transcript currently on disk (None when there is none or it is unreadable)."""
+    try:
+        return str(load_transcript(paths, episode_key).meta.get("source") or "") or None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def load_transcript(paths: DataPaths, episode_key: str) -> TranscriptDoc:
     """The episode's chosen transcript; FileNotFoundError says what to run when it does not exist."""
     path = paths.episode_file(episode_key, TRANSCRIPT_JSON)

@@ -23,10 +23,13 @@ from cast_pipeline.defs.feeds.partitions import (
 )
 from cast_pipeline.defs.jobs import EPISODES_JOB
 from cast_pipeline.defs.storage.resources import CastResource
-from cast_pipeline.feeds.discovery import contiguous_ranges, scan_feeds
+from cast_pipeline.feeds.discovery import ScanResult, contiguous_ranges, scan_feeds
 from cast_pipeline.feeds.due import due_feeds
+from cast_pipeline.feeds.late import late_transcript_keys, links_digest
+from cast_pipeline.feeds.model import Episode
 from cast_pipeline.feeds.registry import read_feeds_file
 from cast_pipeline.http import make_client
+from cast_pipeline.paths import DataPaths
 from cast_pipeline.settings import Settings
 
 TICK_BUDGET_SECONDS = 40.0  # the sensor evaluation timeout is 60 s by default
@@ -51,6 +54,31 @@ def registered_feeds(instance: dg.DagsterInstance, settings: Settings, log: obje
         if url not in urls:
             urls.append(url)
     return urls
+
+
+def late_transcripts(
+    result: ScanResult, paths: DataPaths, new_keys: set[str], *, changed_only: bool = True
+) -> dict[str, Episode]:
+    """Processed episodes whose publisher added a transcript since (cast_pipeline.feeds.late).
+
+    The sensor looks only at feeds whose content changed this tick (it requests the runs in the same
+    tick); `cast-pipeline run` looks at every feed, because the sensor may have refreshed it since.
+    """
+    late: dict[str, Episode] = {}
+    for scan in result.scans:
+        if scan.refresh is None or (changed_only and scan.refresh.not_modified):
+            continue
+        by_key = {ep.key: ep for ep in scan.refresh.episodes if ep.key not in new_keys}
+        late.update({key: by_key[key] for key in late_transcript_keys(paths, by_key.values())})
+    return late
+
+
+def late_run_requests(late: dict[str, Episode]) -> list[dg.RunRequest]:
+    """One run per episode; the run key carries the links, so the same change is never run twice."""
+    return [
+        dg.RunRequest(run_key=f"late:{key}@{links_digest([ep])}", job_name=EPISODES_JOB, partition_key=key)
+        for key, ep in late.items()
+    ]
 
 
 def episode_run_requests(keys: Sequence[str], job_name: str = EPISODES_JOB) -> list[dg.RunRequest]:
@@ -105,6 +133,7 @@ def new_episodes(context: dg.SensorEvaluationContext, cast: CastResource) -> dg.
         if scan.refresh is not None and not scan.refresh.not_modified
     ]
     new_keys = result.new_keys
+    late = late_transcripts(result, paths, set(new_keys))
     requests = []
     if new_feeds:
         requests.append(feeds_partitions.build_add_request(new_feeds))
@@ -114,8 +143,10 @@ def new_episodes(context: dg.SensorEvaluationContext, cast: CastResource) -> dg.
         f"scanned {len(result.scans)} of {len(due)} due feeds ({len(urls)} registered), {len(new_keys)} new "
         f"episodes, {len(result.errors)} feed errors"
     )
+    if late:
+        context.log.info(f"{len(late)} processed episodes gained a publisher transcript: running them again")
     return dg.SensorResult(
-        run_requests=episode_run_requests(new_keys),
+        run_requests=episode_run_requests(new_keys) + late_run_requests(late),
         dynamic_partitions_requests=requests,
         asset_events=events,
     )

@@ -32,7 +32,7 @@ from cast_pipeline.segments import word_count
 from cast_pipeline.settings import Settings
 from cast_pipeline.transcripts.awaiting import AwaitState, awaiting_reason, decide, load_await, save_await
 from cast_pipeline.transcripts.providers import ChainResult, ProviderContext, find_ready_made
-from cast_pipeline.transcripts.store import TRANSCRIPT_MD, build_transcript, transcript_stats
+from cast_pipeline.transcripts.store import TRANSCRIPT_MD, build_transcript, previous_source, transcript_stats
 
 PREVIEW_LINES = 12
 AWAITING = "awaiting_transcript"
@@ -127,6 +127,7 @@ def build_transcript_asset(speech_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
 
         def work(key: str) -> dict[str, Any]:
             ep = load_episode(paths, key)
+            before = previous_source(paths, key)
             doc = build_transcript(paths, ep)
             if doc is None:
                 waiting = awaiting_reason(paths, key)
@@ -134,6 +135,8 @@ def build_transcript_asset(speech_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
                 context.log.info(f"episode {key} ({ep.title!r}) has no transcript source yet: {status}")
                 return {"title": ep.title, "feed": ep.feed_title, "status": status, "reason": waiting or "needs audio"}
             preview = paths.episode_file(key, TRANSCRIPT_MD).read_text(encoding="utf-8").splitlines()
+            if before and before != doc.source:  # e.g. a late publisher transcript replaced the speech one
+                context.log.info(f"episode {key} ({ep.title!r}): transcript source {before} -> {doc.source}")
             return {
                 "title": ep.title,
                 "feed": ep.feed_title,
@@ -143,6 +146,7 @@ def build_transcript_asset(speech_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
                 "format": "markdown+json",
                 "path": str(paths.episode_file(key, TRANSCRIPT_MD)),
                 "preview": dg.MetadataValue.md("\n".join(preview[: PREVIEW_LINES + 4])),
+                "previous_source": before if before and before != doc.source else "unchanged",
             }
 
         yield from per_episode(context, work)
