@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--items", type=int, default=200)
     args = parser.parse_args()
+    os.environ["CAST_FEED_REFRESH_SECONDS"] = "0"  # every tick re-checks every feed (the worst case)
 
     server = LocalHTTPServer().start()
     urls = [

@@ -31,6 +31,7 @@ from cast_pipeline.defs.speech.keys import LOCAL
 from cast_pipeline.defs.speech.resources import SpeechModel
 from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.defs.transcripts.assets import publisher_transcript, transcript
+from cast_pipeline.defs.transcripts.sensors import awaiting_transcripts
 
 speech_model = SpeechModel()  # every field from the CAST_SPEECH_* settings
 speech_transcript = build_speech_asset(LOCAL, speech_model)
@@ -47,6 +48,7 @@ defs = dg.Definitions(
         # Both only complete what a failed batch left out (the episodes_job does all steps itself).
         build_audio_ready_sensor(LOCAL, dg.DefaultSensorStatus.RUNNING),
         build_transcript_sources_sensor([LOCAL]),
+        awaiting_transcripts,
         search_automation,
         reclaim_dead_runs,  # this machine only: fail runs whose process died, free their pool slots
     ],

@@ -35,11 +35,12 @@ _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 class FetchError(Exception):
     """A URL could not be fetched; ``reason`` says why (and usually what to do about it)."""
 
-    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+    def __init__(self, url: str, reason: str, status: int | None = None, retry_after: str | None = None) -> None:
         super().__init__(f"could not fetch {url}: {reason}")
         self.url = url
         self.reason = reason
         self.status = status
+        self.retry_after = retry_after  # the Retry-After header of a 429/503, as sent
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,8 @@ def _checked_stream(
     status = response.status_code
     if status >= 400 or (status >= 300 and status != 304):
         reason = response.reason_phrase or "error"
-        raise FetchError(url, f"HTTP {status} {reason} from {final_url}", status=status)
+        retry_after = response.headers.get("retry-after")
+        raise FetchError(url, f"HTTP {status} {reason} from {final_url}", status=status, retry_after=retry_after)
     length_header = response.headers.get("content-length")
     length = int(length_header) if length_header and length_header.isdigit() else None
     # Content-Length counts encoded bytes; a gzip body that passes this check can still decode past

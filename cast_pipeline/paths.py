@@ -52,6 +52,18 @@ class DataPaths:
     def feed_fetch_state(self, feed_key: str) -> Path:
         return self.feed_dir(feed_key) / "fetch.json"
 
+    def feed_file(self, feed_key: str, name: str) -> Path:
+        """A file in the feed's directory (e.g. ``pocketcasts.json``: the feed's Pocket Casts show)."""
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"not a plain file name: {name!r}")
+        return self.feed_dir(feed_key) / name
+
+    def provider_state(self, provider: str) -> Path:
+        """State a transcript provider keeps across runs (e.g. a rate-limit back-off)."""
+        if not is_valid_key(provider):
+            raise ValueError(f"not a provider name: {provider!r}")
+        return self.root / "providers" / f"{provider}.json"
+
     # catalog
     @property
     def catalog_dir(self) -> Path:

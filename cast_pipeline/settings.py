@@ -26,6 +26,11 @@ SETTINGS: dict[str, Setting] = {
     "feeds_file": Setting(
         "CAST_FEEDS_FILE", "./feeds.yaml", "YAML list of feed URLs that are registered on every run."
     ),
+    "feed_refresh_seconds": Setting(
+        "CAST_FEED_REFRESH_SECONDS",
+        "900",
+        "How often the new_episodes sensor re-checks each feed; a newly added feed is fetched on its next tick.",
+    ),
     "user_agent": Setting(
         "CAST_USER_AGENT",
         "cast-pipeline/0.1 (podcast transcript archiver; respects ETag and Last-Modified)",
@@ -40,6 +45,31 @@ SETTINGS: dict[str, Setting] = {
         "CAST_ITUNES_LOOKUP_URL",
         "https://itunes.apple.com/lookup",
         "iTunes lookup API used to resolve Apple Podcasts URLs.",
+    ),
+    "await_transcript_days": Setting(
+        "CAST_AWAIT_TRANSCRIPT_DAYS",
+        "7",
+        "Days a new episode without a ready-made transcript waits for one before audio + speech (0: never "
+        "wait; per feed: `await_transcript_days` in feeds.yaml).",
+    ),
+    "pocketcasts": Setting(
+        "CAST_POCKETCASTS",
+        "on",
+        "Look for a Pocket Casts transcript when the publisher has none: on or off (per feed: "
+        "`pocketcasts: false` in feeds.yaml).",
+    ),
+    "pocketcasts_api_url": Setting(
+        "CAST_POCKETCASTS_API_URL",
+        "https://podcast-api.pocketcasts.com",
+        "Pocket Casts API base URL (podcast search and show notes).",
+    ),
+    "pocketcasts_min_interval": Setting(
+        "CAST_POCKETCASTS_MIN_INTERVAL", "1.0", "Seconds between two requests to Pocket Casts (politeness)."
+    ),
+    "pocketcasts_cache_seconds": Setting(
+        "CAST_POCKETCASTS_CACHE_SECONDS",
+        "3600",
+        "Seconds a show's episode list from Pocket Casts is reused before it is fetched again.",
     ),
     "http_timeout": Setting("CAST_HTTP_TIMEOUT", "30", "Seconds before an HTTP request is abandoned."),
     "max_feed_bytes": Setting("CAST_MAX_FEED_BYTES", str(30 * 1024 * 1024), "Largest feed accepted, in bytes."),
@@ -107,9 +137,15 @@ SETTINGS: dict[str, Setting] = {
 class Settings:
     data_dir: Path
     feeds_file: Path
+    feed_refresh_seconds: float
     user_agent: str
     audio_user_agent: str
     itunes_lookup_url: str
+    await_transcript_days: float
+    pocketcasts: str
+    pocketcasts_api_url: str
+    pocketcasts_min_interval: float
+    pocketcasts_cache_seconds: int
     http_timeout: float
     max_feed_bytes: int
     max_transcript_bytes: int

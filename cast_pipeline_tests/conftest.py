@@ -19,6 +19,8 @@ SHARED_DATA = SHARED_DIR / "data"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+# Tests never ask the real Pocket Casts API; its tests switch it on against a local stand-in.
+os.environ.setdefault("CAST_POCKETCASTS", "off")
 
 
 def require_shared() -> Path:

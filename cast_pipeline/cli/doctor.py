@@ -3,9 +3,10 @@
 Why a list of checks: each check is a function of a :class:`DoctorContext` returning
 :class:`cast_pipeline.health.Finding` values (one shape for every problem: what, where, the fix), so
 instance checks (stuck runs, held pool slots: ``cast_pipeline.defs.recovery.runs.instance_findings``)
-and data checks (episode files, orphans, the search index) report alike. With ``--fix`` a check repairs what it safely can and marks those findings
-``repaired``. Data checks run after the instance checks and the index check last, so an index rebuilt
-by ``--fix`` includes the episodes re-made just before. Exit status 1 while anything is left unfixed.
+and data checks (episode files, orphans, the search index) report alike. With ``--fix`` a check
+repairs what it safely can and marks those findings ``repaired``. Data checks run after the instance
+checks and the index check last, so an index rebuilt by ``--fix`` includes the episodes re-made just
+before. Exit status 1 while anything is left unfixed.
 """
 
 from __future__ import annotations

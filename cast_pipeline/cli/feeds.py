@@ -8,6 +8,7 @@ one place.
 from __future__ import annotations
 
 import json
+import shlex
 
 import typer
 from rich.console import Console
@@ -16,6 +17,8 @@ from rich.table import Table
 from cast_pipeline.defs.feeds.partitions import FEEDS
 from cast_pipeline.defs.feeds.sensors import feeds_from_file
 from cast_pipeline.feeds.apple import resolve_feed_url
+from cast_pipeline.feeds.check import check_feed
+from cast_pipeline.feeds.parse import FeedError
 from cast_pipeline.feeds.registry import normalize_feed_input, remove_from_feeds_file
 from cast_pipeline.http import make_client
 from cast_pipeline.instance import get_instance
@@ -36,10 +39,22 @@ def resolve_input(url: str) -> str:
 
 
 @app.command("add")
-def add(urls: list[str] = typer.Argument(..., help="Feed URLs, file paths or Apple Podcasts URLs.")) -> None:
-    """Register feeds (an Apple Podcasts URL is resolved to its RSS feed through the iTunes lookup API)."""
+def add(
+    urls: list[str] = typer.Argument(..., help="Feed URLs, file paths or Apple Podcasts URLs."),
+    check: bool = typer.Option(
+        True, "--check/--no-check", help="Fetch and parse each feed first and refuse a broken one (default)."
+    ),
+) -> None:
+    """Register feeds (an Apple Podcasts URL is resolved to its RSS feed through the iTunes lookup API).
+
+    Each feed is fetched and parsed first: its title, episode count and how many episodes carry a
+    publisher transcript are printed; a typo, a missing file, an unreachable host, an HTML page or
+    unreadable XML stops with the reason (``--no-check`` registers it anyway).
+    """
+    settings = load_settings()
     instance = get_instance()
     known = set(instance.get_dynamic_partitions(FEEDS))
+    added: list[str] = []
     for raw in urls:
         try:
             url = resolve_input(raw)
@@ -49,9 +64,30 @@ def add(urls: list[str] = typer.Argument(..., help="Feed URLs, file paths or App
         if url in known:
             console.print(f"already registered: {url}")
             continue
+        if check:
+            with make_client(settings) as client:
+                try:
+                    found = check_feed(url, settings, client)
+                except FeedError as exc:
+                    console.print(f"[red]not added: {raw}[/red]: {exc.reason}")
+                    console.print("(to register it anyway, e.g. a feed that is down right now: add --no-check)")
+                    raise typer.Exit(1) from None
+            console.print(
+                f"{found.title or '(untitled feed)'}: {found.episodes} episode{'' if found.episodes == 1 else 's'}, "
+                f"{found.with_transcripts} with a publisher transcript"
+            )
+            for problem in found.problems[:5]:
+                console.print(f"  [yellow]warning[/yellow]: {problem}")
         instance.add_dynamic_partitions(FEEDS, [url])
         known.add(url)
+        added.append(url)
         console.print(f"added {url} (feed key {feed_key(url)})")
+    if added:
+        feeds = " ".join(f"--feed {shlex.quote(u)}" for u in added)
+        console.print(
+            f"next: `cast-pipeline run {feeds}` processes it now; or, with `dagster dev` and the new_episodes "
+            "sensor running, its episodes are picked up on the next tick (within a minute)."
+        )
 
 
 @app.command("list")

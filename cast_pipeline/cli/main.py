@@ -51,9 +51,10 @@ def _register() -> None:
         if _LIGHT[light]:
             __import__(f"cast_pipeline.cli.{_LIGHT[light]}", fromlist=["register"]).register(app)
         return
-    from cast_pipeline.cli import feeds, run
+    from cast_pipeline.cli import episodes, feeds, run
 
     app.add_typer(feeds.app, name="feeds")
+    app.add_typer(episodes.app, name="episodes")
     app.command("run")(run.run)
     for optional in ("transcribe", "search", "doctor", "serve"):  # speech, search, health and serve modules
         try:

@@ -7,7 +7,6 @@ same Dagster instance, so the runs show up in `dagster dev` afterwards. Ends wit
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from cast_pipeline.cli.runguard import guarded, was_interrupted
 from cast_pipeline.defs.batching import RECORD_EACH_EPISODE_TAGS
 from cast_pipeline.defs.feeds.assets import refresh_metadata
 from cast_pipeline.defs.feeds.partitions import EPISODES, EPISODES_PER_RUN, FEEDS
-from cast_pipeline.defs.feeds.sensors import registered_feeds
+from cast_pipeline.defs.feeds.sensors import late_transcripts, registered_feeds
 from cast_pipeline.defs.jobs import EPISODES_JOB
 from cast_pipeline.defs.recovery.runs import run_process_tags
 from cast_pipeline.feeds.discovery import ScanResult, contiguous_ranges, scan_feeds
@@ -33,7 +32,9 @@ from cast_pipeline.http import make_client
 from cast_pipeline.instance import get_instance
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.settings import load_settings
-from cast_pipeline.transcripts.store import PUBLISHER_FILE, TRANSCRIPT_JSON
+from cast_pipeline.transcripts.awaiting import due_keys
+from cast_pipeline.transcripts.providers import ready_made
+from cast_pipeline.transcripts.store import TRANSCRIPT_JSON
 
 console = Console(stderr=True)
 
@@ -96,6 +97,10 @@ def run(
     log_level = "DEBUG" if verbose else "WARNING"
     feed_keys = [key for s in scan.scans if s.refresh for key in s.refresh.keys]
     todo = missing_episodes(instance, job, feed_keys)
+    todo += [k for k in due_keys(paths, dict.fromkeys(feed_keys)) if k not in todo]  # awaiting, due a new look
+    todo += [
+        k for k in late_transcripts(scan, paths, set(scan.new_keys), changed_only=False) if k not in todo
+    ]  # publisher caught up
     if limit:
         todo = todo[:limit]
     ranges = contiguous_ranges(instance.get_dynamic_partitions(EPISODES), set(todo), batch_size)
@@ -250,10 +255,9 @@ def _collect_outcomes(paths: DataPaths, keys: Sequence[str], summary: RunSummary
     for key in keys:
         if key in summary.failures or key in (summary.interrupted or ()):
             continue
-        publisher = paths.episode_file(key, PUBLISHER_FILE)
-        status = json.loads(publisher.read_text(encoding="utf-8")).get("status") if publisher.exists() else None
-        if status == "found":
-            summary.outcomes["transcript from publisher"] += 1
+        found = ready_made(paths, key)
+        if found is not None:
+            summary.outcomes[f"transcript from {found.provider}"] += 1
         elif paths.episode_file(key, TRANSCRIPT_JSON).exists():
             summary.outcomes["transcribed from audio"] += 1
         else:

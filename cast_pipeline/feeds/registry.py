@@ -9,6 +9,8 @@ Accepted shapes::
         language: de                               # optional hint (e.g. for speech models)
         speakers: [Alice, Bob]                     # optional host names for diarized transcripts,
         name_speakers: true                        # used only with this flag (or CAST_NAME_SPEAKERS)
+        pocketcasts: false                         # optional: never ask Pocket Casts for this feed
+        await_transcript_days: 0                   # optional: override CAST_AWAIT_TRANSCRIPT_DAYS
 
 Why edits are done on the text: the file is written by people and carries comments. Adding or
 removing a feed inserts or deletes only that entry's lines (located with YAML node positions); the
@@ -32,7 +34,8 @@ from cast_pipeline.paths import write_text_atomic
 
 _HOST = re.compile(r"^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+)(:\d+)?$", re.IGNORECASE)
 _FILE_SUFFIXES = {"xml", "rss", "atom", "yaml", "yml", "json"}
-_ENTRY_KEYS = {"url", "language", "speakers", "name_speakers"}
+_ENTRY_KEYS = {"url", "language", "speakers", "name_speakers", "pocketcasts", "await_transcript_days"}
+_YES, _NO = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
 class FeedsFileError(ValueError):
@@ -46,6 +49,8 @@ class FeedEntry:
     line: int = 0  # 1-based line in the feeds file
     speakers: tuple[str, ...] = ()  # host names, given to the most talkative speakers when asked
     name_speakers: bool = False
+    pocketcasts: bool | None = None  # None: follow CAST_POCKETCASTS
+    await_transcript_days: float | None = None  # None: follow CAST_AWAIT_TRANSCRIPT_DAYS
 
 
 def _looks_like_host(text: str) -> bool:
@@ -125,9 +130,18 @@ def _entry(path: Path, node: yaml.Node) -> FeedEntry:
             raise _fail(path, node, "a feed entry without a 'url'")
         lang = language.value.strip() if isinstance(language, yaml.ScalarNode) and language.value.strip() else None
         speakers = _speaker_names(path, fields.get("speakers"))
-        flag = fields.get("name_speakers")
-        name_speakers = isinstance(flag, yaml.ScalarNode) and flag.value.strip().lower() in ("true", "yes", "on", "1")
-        return FeedEntry(normalize_feed_input(url.value, path.parent), lang, line, speakers, name_speakers)
+        name_speakers = bool(_flag(path, fields.get("name_speakers"), "name_speakers"))
+        pocketcasts = _flag(path, fields.get("pocketcasts"), "pocketcasts")
+        days = _days(path, fields.get("await_transcript_days"))
+        return FeedEntry(
+            normalize_feed_input(url.value, path.parent),
+            lang,
+            line,
+            speakers=speakers,
+            name_speakers=name_speakers,
+            pocketcasts=pocketcasts,
+            await_transcript_days=days,
+        )
     raise _fail(path, node, "a feed entry must be a URL, a path or {url: ..., language: ...}")
 
 
@@ -139,6 +153,27 @@ def _speaker_names(path: Path, node: yaml.Node | None) -> tuple[str, ...]:
     ):
         raise _fail(path, node, "'speakers' must be a list of names, e.g. speakers: [Alice, Bob]")
     return tuple(n.value.strip() for n in node.value)
+
+
+def _days(path: Path, node: yaml.Node | None) -> float | None:
+    if node is None:
+        return None
+    try:
+        days = float(node.value) if isinstance(node, yaml.ScalarNode) else -1.0
+    except ValueError:
+        days = -1.0
+    if days < 0:
+        raise _fail(path, node, "'await_transcript_days' must be a number of days, 0 or more")
+    return days
+
+
+def _flag(path: Path, node: yaml.Node | None, name: str) -> bool | None:
+    if node is None:
+        return None
+    value = node.value.strip().lower() if isinstance(node, yaml.ScalarNode) else ""
+    if value in _YES or value in _NO:
+        return value in _YES
+    raise _fail(path, node, f"'{name}' must be true or false")
 
 
 def read_feed_entries(path: Path) -> list[FeedEntry]:
@@ -157,6 +192,11 @@ def read_feed_entries(path: Path) -> list[FeedEntry]:
             seen.add(entry.url)
             entries.append(entry)
     return entries
+
+
+def feed_entry(path: Path, feed_url: str) -> FeedEntry | None:
+    """The feeds-file entry of ``feed_url`` (its per-feed options), None when it is not listed there."""
+    return next((e for e in read_feed_entries(path) if _same_feed(e.url, feed_url)), None)
 
 
 def read_feeds_file(path: Path) -> list[str]:

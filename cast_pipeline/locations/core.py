@@ -28,6 +28,7 @@ from cast_pipeline.defs.speech.automation import build_transcript_job, build_tra
 from cast_pipeline.defs.speech.keys import GPU, MAC, speech_key
 from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.defs.transcripts.assets import build_transcript_asset, publisher_transcript
+from cast_pipeline.defs.transcripts.sensors import awaiting_transcripts
 
 LOCATION_NAME = "core"
 SPEECH_PREFIXES = (GPU, MAC)
@@ -39,7 +40,7 @@ ASSETS += [build_embeddings_asset(embedding_model), search_index]
 
 defs = dg.Definitions(
     assets=ASSETS,
-    sensors=[new_episodes, build_transcript_sources_sensor(SPEECH_PREFIXES), search_automation],
+    sensors=[new_episodes, build_transcript_sources_sensor(SPEECH_PREFIXES), awaiting_transcripts, search_automation],
     jobs=[*build_jobs(ASSETS), build_transcript_job(ASSETS), search_index_job],
     asset_checks=SEARCH_CHECKS,
     resources={"cast": CastResource(), "embedding_model": embedding_model},

@@ -3,7 +3,8 @@
 Why here and not in the asset: the CLI (`transcript show`), notebooks and search read the same files,
 and the rule "publisher first, else speech model" must have one home.
 
-Files (see cast_pipeline.paths): ``publisher.json`` (written by the publisher_transcript asset),
+Files (see cast_pipeline.paths): ``publisher.json`` and ``pocketcasts.json`` (the ready-made
+transcript providers' records, written by the publisher_transcript asset),
 ``speech-<location>.json`` (written by a speech_transcript asset: ``speech-local.json`` on a single
 machine, ``speech-gpu.json`` / ``speech-mac.json`` by the transcription code locations), and the
 result ``transcript.json`` / ``transcript.md``. ``transcript.json`` holds the merged segments plus
@@ -58,7 +59,7 @@ def speech_file(location: str) -> str:
 
 
 def choose_source(paths: DataPaths, episode_key: str) -> tuple[list[Segment], dict[str, Any]] | None:
-    """Publisher transcript when one was found, else the newest speech result, else None (needs audio).
+    """A ready-made transcript (best provider first), else the newest speech result, else None (needs audio).
 
     Why the newest speech file: each transcription location (CPU, GPU box, Mac) writes its own
     ``speech-<location>.json``, so two locations never write the same file; when an episode was
@@ -66,9 +67,12 @@ def choose_source(paths: DataPaths, episode_key: str) -> tuple[list[Segment], di
     the latest one wins. A speech result gets ``source`` ``<backend>:<model>`` so every transcript
     says which model made it.
     """
-    found = _read_source(paths.episode_file(episode_key, PUBLISHER_FILE))
-    if found is not None:
-        return found
+    from cast_pipeline.transcripts.providers import providers  # here: providers import this package
+
+    for provider in providers():  # publisher > pocketcasts > ... (by priority)
+        found = _read_source(paths.episode_file(episode_key, provider.record_file))
+        if found is not None:
+            return found
     speech = sorted(
         paths.episode_dir(episode_key).glob(f"{SPEECH_PREFIX}*.json"),
         key=lambda p: p.stat().st_mtime_ns,
@@ -116,6 +120,14 @@ def build_transcript(paths: DataPaths, episode: Episode) -> TranscriptDoc | None
     )
     write_text_atomic(paths.episode_file(episode.key, TRANSCRIPT_MD), markdown)
     return TranscriptDoc(episode.key, segments, meta)
+
+
+def previous_source(paths: DataPaths, episode_key: str) -> str | None:
+    """The source of the transcript currently on disk (None when there is none or it is unreadable)."""
+    try:
+        return str(load_transcript(paths, episode_key).meta.get("source") or "") or None
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def load_transcript(paths: DataPaths, episode_key: str) -> TranscriptDoc:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cast_pipeline.defs.feeds.partitions import EPISODES, EPISODES_PER_RUN, FEEDS
@@ -29,7 +30,10 @@ def tick(instance: dg.DagsterInstance, data_dir: Path, cursor: str | None = None
     return result
 
 
-def test_second_tick_adds_only_the_new_episode(http_server: LocalHTTPServer, data_dir: Path) -> None:
+def test_second_tick_adds_only_the_new_episode(
+    http_server: LocalHTTPServer, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAST_FEED_REFRESH_SECONDS", "0")  # every tick re-checks every feed
     items = [Item("ep-1", "One"), Item("ep-2", "Two", transcript=False)]
     url = serve_feed(http_server, "/feed.xml", "Show", items)
     with dg.instance_for_test() as instance:
@@ -48,7 +52,10 @@ def test_second_tick_adds_only_the_new_episode(http_server: LocalHTTPServer, dat
         assert second.run_requests[0].run_key == new[0]
 
 
-def test_unchanged_feed_uses_conditional_get_and_requests_nothing(http_server: LocalHTTPServer, data_dir: Path) -> None:
+def test_unchanged_feed_uses_conditional_get_and_requests_nothing(
+    http_server: LocalHTTPServer, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAST_FEED_REFRESH_SECONDS", "0")
     url = serve_feed(http_server, "/feed.xml", "Show", [Item("ep-1", "One")])
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(FEEDS, [url])
@@ -83,6 +90,39 @@ def test_feeds_yaml_entries_are_registered_as_partitions(http_server: LocalHTTPS
         tick(instance, data_dir)
         assert list(instance.get_dynamic_partitions(FEEDS)) == [url]
         assert len(instance.get_dynamic_partitions(EPISODES)) == 1
+
+
+def test_a_new_feed_is_fetched_on_the_next_tick_known_ones_only_when_due(
+    http_server: LocalHTTPServer, data_dir: Path
+) -> None:
+    old = serve_feed(http_server, "/old.xml", "Old", [Item("o-1", "O")])
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(FEEDS, [old])
+        tick(instance, data_dir)
+        assert len(http_server.requests_to("/old.xml")) == 1
+        quiet = tick(instance, data_dir)  # a minute later: nothing is due (CAST_FEED_REFRESH_SECONDS is 900)
+        assert "no feed due" in str(quiet.skip_reason) and len(http_server.requests_to("/old.xml")) == 1
+
+        new = serve_feed(http_server, "/new.xml", "New", [Item("n-1", "N"), Item("n-2", "M")])
+        instance.add_dynamic_partitions(FEEDS, [new])  # as `feeds add` or the UI's "add partition" do
+        result = tick(instance, data_dir)
+        assert len(http_server.requests_to("/new.xml")) == 1 and len(http_server.requests_to("/old.xml")) == 1
+        assert [feed_key_of(k) for k in result.run_requests[0].tags.values()] == [feed_key(new)] * 2
+
+        state = data_dir / "feeds" / feed_key(old) / "fetch.json"
+        stale = {**json.loads(state.read_text()), "checked_at": "2020-01-01T00:00:00+00:00"}
+        state.write_text(json.dumps(stale))  # 15 minutes later, for the old feed
+        tick(instance, data_dir)
+        assert http_server.requests_to("/old.xml")[-1].headers.get("if-none-match") == '"v1"'
+
+
+def test_a_failing_feed_waits_like_the_others(http_server: LocalHTTPServer, data_dir: Path) -> None:
+    missing = http_server.url("/gone.xml")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(FEEDS, [missing])
+        tick(instance, data_dir)
+        tick(instance, data_dir)
+        assert len(http_server.requests_to("/gone.xml")) == 1
 
 
 def test_no_feeds_is_a_skip_with_a_hint(data_dir: Path) -> None:

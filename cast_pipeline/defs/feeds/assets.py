@@ -72,7 +72,9 @@ def _episode_metadata(ep: Episode) -> dict[str, Any]:
     owners=OWNERS,
     tags={"domain": "feeds"},
     description="One episode's metadata (title, dates, enclosure, <podcast:transcript> links), taken from "
-    "its feed's catalog. Partition key: feed key + '--' + GUID slug + hash (see cast_pipeline.keys).",
+    "its feed's catalog. Partition key: feed key + '--' + GUID slug + hash (see cast_pipeline.keys). "
+    "To find an episode by title: every episode asset's metadata starts with it; `cast-pipeline episodes "
+    "list` and `cast-pipeline transcript show --title TEXT`.",
 )
 def episode(context: dg.AssetExecutionContext, cast: CastResource):
     paths = cast.paths()

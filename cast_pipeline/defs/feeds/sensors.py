@@ -1,13 +1,13 @@
 """The ``new_episodes`` sensor: registered feeds in, new episode partitions and their runs out.
 
-Each tick: register feeds listed in ``feeds.yaml`` that are not partitions yet, refresh feeds with a
-conditional GET (round robin within a time budget), add one ``episodes`` partition per new item,
+Each tick (every minute): register feeds listed in ``feeds.yaml`` that are not partitions yet, refresh
+the feeds that are due (never fetched, or last checked CAST_FEED_REFRESH_SECONDS ago; see
+cast_pipeline.feeds.due) with a conditional GET within a time budget, add one ``episodes`` partition per new item,
 record a ``feed`` materialisation for every feed whose content changed, and request runs over
 exactly the new keys, batched as partition ranges. Run keys are the batch's first and last key, so a
 re-evaluated tick never launches the same batch twice. A broken feed is logged and skipped.
 """
 
-import json
 from collections.abc import Sequence
 
 import dagster as dg
@@ -23,9 +23,13 @@ from cast_pipeline.defs.feeds.partitions import (
 )
 from cast_pipeline.defs.jobs import EPISODES_JOB
 from cast_pipeline.defs.storage.resources import CastResource
-from cast_pipeline.feeds.discovery import contiguous_ranges, scan_feeds
+from cast_pipeline.feeds.discovery import ScanResult, contiguous_ranges, scan_feeds
+from cast_pipeline.feeds.due import due_feeds
+from cast_pipeline.feeds.late import late_transcript_keys, links_digest
+from cast_pipeline.feeds.model import Episode
 from cast_pipeline.feeds.registry import read_feeds_file
 from cast_pipeline.http import make_client
+from cast_pipeline.paths import DataPaths
 from cast_pipeline.settings import Settings
 
 TICK_BUDGET_SECONDS = 40.0  # the sensor evaluation timeout is 60 s by default
@@ -52,6 +56,31 @@ def registered_feeds(instance: dg.DagsterInstance, settings: Settings, log: obje
     return urls
 
 
+def late_transcripts(
+    result: ScanResult, paths: DataPaths, new_keys: set[str], *, changed_only: bool = True
+) -> dict[str, Episode]:
+    """Processed episodes whose publisher added a transcript since (cast_pipeline.feeds.late).
+
+    The sensor looks only at feeds whose content changed this tick (it requests the runs in the same
+    tick); `cast-pipeline run` looks at every feed, because the sensor may have refreshed it since.
+    """
+    late: dict[str, Episode] = {}
+    for scan in result.scans:
+        if scan.refresh is None or (changed_only and scan.refresh.not_modified):
+            continue
+        by_key = {ep.key: ep for ep in scan.refresh.episodes if ep.key not in new_keys}
+        late.update({key: by_key[key] for key in late_transcript_keys(paths, by_key.values())})
+    return late
+
+
+def late_run_requests(late: dict[str, Episode]) -> list[dg.RunRequest]:
+    """One run per episode; the run key carries the links, so the same change is never run twice."""
+    return [
+        dg.RunRequest(run_key=f"late:{key}@{links_digest([ep])}", job_name=EPISODES_JOB, partition_key=key)
+        for key, ep in late.items()
+    ]
+
+
 def episode_run_requests(keys: Sequence[str], job_name: str = EPISODES_JOB) -> list[dg.RunRequest]:
     """One run per batch of consecutive new keys; a batch of one is a plain single-partition run."""
     requests = []
@@ -70,19 +99,13 @@ def episode_run_requests(keys: Sequence[str], job_name: str = EPISODES_JOB) -> l
     return requests
 
 
-def _cursor(raw: str | None) -> dict[str, int]:
-    try:
-        return {"next": int(json.loads(raw or "{}").get("next", 0))}
-    except (ValueError, AttributeError):
-        return {"next": 0}
-
-
 @dg.sensor(
     name="new_episodes",
     job_name=EPISODES_JOB,
-    minimum_interval_seconds=15 * 60,
+    minimum_interval_seconds=60,  # new feeds within a minute; known ones per CAST_FEED_REFRESH_SECONDS
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Refreshes registered feeds (conditional GET), adds a partition per new episode and requests "
+    description="Every minute: fetches newly registered feeds, re-checks the others every "
+    "CAST_FEED_REFRESH_SECONDS (conditional GET), adds a partition per new episode and requests "
     "transcript-first runs for exactly the new ones.",
 )
 def new_episodes(context: dg.SensorEvaluationContext, cast: CastResource) -> dg.SensorResult:
@@ -92,12 +115,16 @@ def new_episodes(context: dg.SensorEvaluationContext, cast: CastResource) -> dg.
     urls = registered_feeds(instance, settings, context.log)
     if not urls:
         return dg.SensorResult(skip_reason="no feeds registered: add one with `cast-pipeline feeds add URL`")
-    cursor = _cursor(context.cursor)
+    new_feeds = [u for u in urls if u not in partition_feeds]
+    due = due_feeds(urls, paths, settings.feed_refresh_seconds)
+    if not due and not new_feeds:
+        return dg.SensorResult(
+            skip_reason=f"no feed due: each of the {len(urls)} feeds is re-checked every "
+            f"{settings.feed_refresh_seconds:g} s (CAST_FEED_REFRESH_SECONDS); new feeds on the next tick"
+        )
     known = set(instance.get_dynamic_partitions(EPISODES))
     with make_client(settings) as client:
-        result = scan_feeds(
-            urls, known, paths, settings, client=client, start=cursor["next"], budget_seconds=TICK_BUDGET_SECONDS
-        )
+        result = scan_feeds(due, known, paths, settings, client=client, budget_seconds=TICK_BUDGET_SECONDS)
     for url, error in result.errors.items():
         context.log.warning(f"feed {url} skipped this tick: {error}")
     events = [
@@ -105,19 +132,21 @@ def new_episodes(context: dg.SensorEvaluationContext, cast: CastResource) -> dg.
         for scan in result.scans
         if scan.refresh is not None and not scan.refresh.not_modified
     ]
-    new_feeds = [u for u in urls if u not in partition_feeds]
     new_keys = result.new_keys
+    late = late_transcripts(result, paths, set(new_keys))
     requests = []
     if new_feeds:
         requests.append(feeds_partitions.build_add_request(new_feeds))
     if new_keys:
         requests.append(episodes_partitions.build_add_request(new_keys))
     context.log.info(
-        f"scanned {len(result.scans)}/{len(urls)} feeds, {len(new_keys)} new episodes, {len(result.errors)} feed errors"
+        f"scanned {len(result.scans)} of {len(due)} due feeds ({len(urls)} registered), {len(new_keys)} new "
+        f"episodes, {len(result.errors)} feed errors"
     )
+    if late:
+        context.log.info(f"{len(late)} processed episodes gained a publisher transcript: running them again")
     return dg.SensorResult(
-        run_requests=episode_run_requests(new_keys),
+        run_requests=episode_run_requests(new_keys) + late_run_requests(late),
         dynamic_partitions_requests=requests,
         asset_events=events,
-        cursor=json.dumps({"next": result.next_index}),
     )

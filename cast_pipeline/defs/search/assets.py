@@ -28,6 +28,7 @@ from cast_pipeline.defs.feeds.partitions import episode_backfill_policy, episode
 from cast_pipeline.defs.search.resources import EmbeddingModel, describe_model
 from cast_pipeline.defs.speech.keys import TRANSCRIPT_KEY
 from cast_pipeline.defs.storage.resources import CastResource
+from cast_pipeline.feeds.snapshot import load_episode
 from cast_pipeline.integrity import files_metadata
 from cast_pipeline.search import embed_episode, write_episode_embeddings
 from cast_pipeline.search.checks import check_episode_embeddings
@@ -83,7 +84,7 @@ def build_embeddings_asset(model: EmbeddingModel) -> dg.AssetsDefinition:
         def work(key: str) -> dict[str, Any]:
             if not paths.episode_file(key, TRANSCRIPT_JSON).is_file():
                 context.log.info(f"episode {key}: no transcript yet (awaiting audio), nothing to embed")
-                return {"status": NO_TRANSCRIPT, "model": model_name}
+                return {"title": load_episode(paths, key).title, "status": NO_TRANSCRIPT, "model": model_name}
             doc = load_transcript(paths, key)
             phrases = sum(1 for s in doc.segments if s.text.strip())
             title, feed = doc.meta.get("title") or key, doc.meta.get("feed_title") or ""

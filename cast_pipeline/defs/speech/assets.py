@@ -45,7 +45,8 @@ from cast_pipeline.segments import word_count
 from cast_pipeline.speech import AudioError, SpeechResult, Transcriber, download_audio, probe_duration, transcribe_files
 from cast_pipeline.speech.audio import audio_user_agent
 from cast_pipeline.speech.reuse import REUSED, ReusableSpeech, reusable_speech
-from cast_pipeline.transcripts.publisher import load_publisher_transcript
+from cast_pipeline.transcripts.awaiting import awaiting_reason
+from cast_pipeline.transcripts.providers import ready_made
 from cast_pipeline.transcripts.store import speech_file
 
 NOT_NEEDED = "not_needed"
@@ -73,13 +74,15 @@ def audio(context: dg.AssetExecutionContext, cast: CastResource):
 
         def work(key: str) -> dict[str, Any]:
             ep = load_episode(paths, key)
-            publisher = load_publisher_transcript(paths, key)
-            if publisher.status == "found":
+            found = ready_made(paths, key, asked=True)  # publisher, Pocket Casts... (transcripts.providers)
+            if found is not None:
                 return {
                     "title": ep.title,
                     "status": NOT_NEEDED,
-                    "reason": f"publisher transcript found ({publisher.source})",
+                    "reason": f"{found.provider} transcript found ({found.source})",
                 }
+            if waiting := awaiting_reason(paths, key):  # a young episode: its transcript may still come
+                return {"title": ep.title, "status": "awaiting_transcript", "reason": waiting}
             url = checked_enclosure(ep)
             record = reusable_audio(paths, key, url)
             reused = record is not None
@@ -237,9 +240,12 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
             try:
                 ep = load_episode(paths, ep_key)
                 titles[ep_key] = ep.title
-                publisher = load_publisher_transcript(paths, ep_key)
-                if publisher.status == "found":
-                    plan[ep_key] = f"publisher transcript found ({publisher.source})"
+                found = ready_made(paths, ep_key, asked=True)
+                waiting = awaiting_reason(paths, ep_key)
+                if found is not None:
+                    plan[ep_key] = f"{found.provider} transcript found ({found.source})"
+                elif waiting:
+                    plan[ep_key] = f"awaiting a ready-made transcript: {waiting}"
                 else:
                     audio_path = episode_audio_path(paths, ep_key)
                     # Finished earlier (e.g. by a run killed later in the batch): reuse, never redo.

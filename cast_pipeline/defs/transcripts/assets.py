@@ -1,8 +1,9 @@
 """Publisher transcript and chosen transcript assets: the transcript-first path.
 
-``publisher_transcript`` always materialises: its value is the outcome of looking for the publisher's
-own transcript (found / none offered / unusable, with reasons), which is what decides whether the
-episode's audio is downloaded at all. ``transcript`` renders the best available source into merged
+``publisher_transcript`` always materialises: its value is the outcome of looking for a ready-made
+transcript, the publisher's own first, then the other providers (Pocket Casts; see
+cast_pipeline.transcripts.providers), with each provider's answer and reasons. That is what decides
+whether the episode's audio is downloaded at all. ``transcript`` renders the best available source into merged
 phrases, JSON and Markdown; an episode with no source yet is recorded as ``awaiting_audio`` and no
 transcript file is written (nothing is faked).
 
@@ -13,6 +14,7 @@ speech assets live in other locations and are dependencies by key only (cast_pip
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -23,20 +25,25 @@ from cast_pipeline.defs.feeds.partitions import episode_backfill_policy, episode
 from cast_pipeline.defs.speakers.keys import speakers_key
 from cast_pipeline.defs.speech.keys import LOCAL, TRANSCRIPT_KEY, speech_key
 from cast_pipeline.defs.storage.resources import CastResource
+from cast_pipeline.feeds.registry import FeedEntry, read_feed_entries
 from cast_pipeline.feeds.snapshot import load_episode
 from cast_pipeline.http import make_client
 from cast_pipeline.integrity import files_metadata
+from cast_pipeline.keys import feed_key
 from cast_pipeline.segments import word_count
-from cast_pipeline.transcripts.publisher import (
-    PUBLISHER_FILE,
-    RAW_PREFIX,
-    PublisherTranscript,
-    fetch_publisher_transcript,
-    save_publisher_transcript,
+from cast_pipeline.settings import Settings
+from cast_pipeline.transcripts.awaiting import AWAIT_FILE, AwaitState, awaiting_reason, decide, load_await, save_await
+from cast_pipeline.transcripts.providers import ChainResult, ProviderContext, find_ready_made, providers
+from cast_pipeline.transcripts.store import (
+    TRANSCRIPT_JSON,
+    TRANSCRIPT_MD,
+    build_transcript,
+    previous_source,
+    transcript_stats,
 )
-from cast_pipeline.transcripts.store import TRANSCRIPT_JSON, TRANSCRIPT_MD, build_transcript, transcript_stats
 
 PREVIEW_LINES = 12
+AWAITING = "awaiting_transcript"
 
 
 @dg.asset(
@@ -47,36 +54,65 @@ PREVIEW_LINES = 12
     kinds={"json"},
     owners=OWNERS,
     tags={"domain": "transcripts"},
-    description="The publisher's own transcript (Podcasting 2.0 <podcast:transcript>), best format first "
-    "(VTT > SRT > JSON > HTML > text, feed language preferred). Status found / none / unusable; "
-    "only episodes without a usable one go on to audio and speech.",
+    description="A ready-made transcript: the publisher's own (Podcasting 2.0 <podcast:transcript>, best format "
+    "first: VTT > SRT > JSON > HTML > text, feed language preferred), else Pocket Casts' generated one "
+    "(CAST_POCKETCASTS, per feed `pocketcasts: false`). Status found / none / unusable with each provider's "
+    "answer and reasons; only episodes without one go on to audio and speech. Find an episode by title: "
+    "the partition metadata starts with it, or `cast-pipeline transcript show --title`. A new episode without "
+    "one is awaiting_transcript (no audio) for CAST_AWAIT_TRANSCRIPT_DAYS, re-checked by the awaiting_transcripts "
+    "sensor (next_check in the metadata).",
 )
 def publisher_transcript(context: dg.AssetExecutionContext, cast: CastResource):
     paths, settings = cast.paths(), cast.settings()
+    options = _feed_options(settings, context.log)
     with make_client(settings) as client:
 
         def work(key: str) -> dict[str, Any]:
             ep = load_episode(paths, key)
-            result = fetch_publisher_transcript(ep, settings, client=client)
-            save_publisher_transcript(paths, key, result)
-            if result.status != "found":
-                context.log.info(f"episode {key} ({ep.title!r}): no usable publisher transcript, needs audio")
-            written = [PUBLISHER_FILE, *(p.name for p in paths.episode_dir(key).glob(RAW_PREFIX + "*"))]
-            return {**_publisher_metadata(ep.title, result), **files_metadata(paths.episode_dir(key), written)}
+            feed_options = options.get(ep.feed_key)
+            chain = find_ready_made(ep, ProviderContext(settings, paths, client, feed_options))
+            days = settings.await_transcript_days
+            if feed_options is not None and feed_options.await_transcript_days is not None:
+                days = feed_options.await_transcript_days
+            waiting = decide(ep, chain.found is not None, days, datetime.now(UTC), load_await(paths, key))
+            save_await(paths, key, waiting)
+            if chain.found is None:
+                context.log.info(f"episode {key} ({ep.title!r}): no ready-made transcript; {waiting.reason}")
+            written = [AWAIT_FILE, *(p.record_file for p in providers())]
+            written += [f.name for f in paths.episode_dir(key).glob("*.raw.*")]
+            written = [name for name in written if paths.episode_file(key, name).exists()]
+            return {**_ready_made_metadata(ep.title, chain, waiting), **files_metadata(paths.episode_dir(key), written)}
 
         yield from per_episode(context, work)
 
 
-def _publisher_metadata(title: str, result: PublisherTranscript) -> dict[str, Any]:
+def _feed_options(settings: Settings, log: Any) -> dict[str, FeedEntry]:
+    """Per-feed options of the feeds file by feed key (a broken file is logged; defaults apply)."""
+    try:
+        return {feed_key(e.url): e for e in read_feed_entries(settings.feeds_file)}
+    except Exception as exc:
+        log.warning(f"cannot read per-feed options from {settings.feeds_file}: {exc}; using the defaults")
+        return {}
+
+
+def _ready_made_metadata(title: str, chain: ChainResult, waiting: AwaitState) -> dict[str, Any]:
+    found = chain.found
+    first = chain.results[0] if chain.results else None
+    status = "found" if found is not None else ("unusable" if first and first.status == "unusable" else "none")
+    if waiting.awaiting:
+        status = AWAITING
     return {
         "title": title,
-        "status": result.status,
-        "needs_audio": result.status != "found",
-        "source": result.source or "none",
-        "url": result.link.url if result.link else "none",
-        "segments": len(result.segments),
-        "words": word_count(result.segments),
-        "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in result.reasons) or "none"),
+        "status": status,
+        "needs_audio": found is None and not waiting.awaiting,
+        "awaiting": waiting.reason,
+        "next_check": waiting.next_check or "none",
+        "source": found.source if found else "none",
+        "url": (found.url or "none") if found else "none",
+        "segments": len(found.segments) if found else 0,
+        "words": word_count(found.segments) if found else 0,
+        "providers": ", ".join(f"{r.provider}: {r.status}" for r in chain.results) or "none",
+        "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in chain.reasons) or "none"),
     }
 
 
@@ -94,18 +130,24 @@ def build_transcript_asset(speech_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
         tags={"domain": "transcripts"},
         description="The episode's transcript from the best source (publisher, else the newest speech model "
         "result), merged into readable phrases; transcript.json + transcript.md (with the source and model), "
-        "SRT/VTT/TXT on demand (`cast-pipeline transcript show`).",
+        "SRT/VTT/TXT on demand (`cast-pipeline transcript show KEY` or `--title TEXT`; metadata starts with the "
+        "title).",
     )
     def transcript(context: dg.AssetExecutionContext, cast: CastResource):
         paths = cast.paths()
 
         def work(key: str) -> dict[str, Any]:
             ep = load_episode(paths, key)
+            before = previous_source(paths, key)
             doc = build_transcript(paths, ep)
             if doc is None:
-                context.log.info(f"episode {key} ({ep.title!r}) has no transcript source yet: awaiting audio")
-                return {"title": ep.title, "feed": ep.feed_title, "status": "awaiting_audio"}
+                waiting = awaiting_reason(paths, key)
+                status = AWAITING if waiting else "awaiting_audio"
+                context.log.info(f"episode {key} ({ep.title!r}) has no transcript source yet: {status}")
+                return {"title": ep.title, "feed": ep.feed_title, "status": status, "reason": waiting or "needs audio"}
             preview = paths.episode_file(key, TRANSCRIPT_MD).read_text(encoding="utf-8").splitlines()
+            if before and before != doc.source:  # e.g. a late publisher transcript replaced the speech one
+                context.log.info(f"episode {key} ({ep.title!r}): transcript source {before} -> {doc.source}")
             return {
                 "title": ep.title,
                 "feed": ep.feed_title,
@@ -116,6 +158,7 @@ def build_transcript_asset(speech_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
                 "path": str(paths.episode_file(key, TRANSCRIPT_MD)),
                 "preview": dg.MetadataValue.md("\n".join(preview[: PREVIEW_LINES + 4])),
                 **files_metadata(paths.episode_dir(key), [TRANSCRIPT_JSON, TRANSCRIPT_MD]),
+                "previous_source": before if before and before != doc.source else "unchanged",
             }
 
         yield from per_episode(context, work)

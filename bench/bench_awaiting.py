@@ -1,0 +1,191 @@
+"""The awaiting window: speech compute saved (window 0 vs 7 days) and the cost of the re-check tick.
+
+Run by hand (not a test):
+    .venv/bin/python bench/bench_awaiting.py [--feeds 500] [--days 28] [--tick-feeds 100] [--awaiting 7]
+
+Part 1, speech saved (simulated time, the real decision code): each of N feeds publishes one episode
+a day for --days days; 30 % of the episodes gain a publisher transcript 1-5 days after publication
+(uniform, seeded). Every episode is looked at when it appears, then whenever
+cast_pipeline.transcripts.awaiting.decide schedules its next look (6 h, 12 h, 24 h...), a look
+seeing the transcript when it exists by then. Counted per window: speech transcriptions started,
+looks made, hours from publication until a transcript is found or speech starts.
+
+Part 2, the re-check tick (real code, real HTTP on 127.0.0.1, real SQLite Dagster instance): --tick-feeds
+with --awaiting awaiting episodes each (a week of daily episodes), all due. Measures the
+awaiting_transcripts sensor tick (cursor read of the publisher_transcript records, await.json of
+every awaiting episode, one conditional GET per feed, run requests) against the baseline of
+refreshing the same feeds with conditional GETs alone, in the same process; and a tick when none is due.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cast_pipeline.defs.feeds.partitions import EPISODES, FEEDS
+from cast_pipeline.defs.storage.resources import CastResource
+from cast_pipeline.defs.transcripts.sensors import awaiting_transcripts
+from cast_pipeline.feeds.discovery import scan_feeds
+from cast_pipeline.feeds.model import Episode
+from cast_pipeline.feeds.snapshot import save_episode
+from cast_pipeline.http import make_client
+from cast_pipeline.paths import DataPaths
+from cast_pipeline.settings import load_settings
+from cast_pipeline.transcripts.awaiting import decide, load_await, save_await
+from cast_pipeline_tests.httpserver import LocalHTTPServer
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def simulate(feeds: int, days: int, window: float, seed: int = 7) -> dict[str, float]:
+    rng = random.Random(seed)
+    speech = looks = 0
+    waits: list[float] = []
+    for f in range(feeds):
+        for d in range(days):
+            published = START + timedelta(days=d, hours=rng.uniform(0, 24))
+            late = published + timedelta(days=rng.uniform(1, 5)) if rng.random() < 0.30 else None
+            ep = Episode(f"f{f}--e{d}", f"f{f}", "https://x.org/f.xml", "F", None, f"E{d}", published=published)
+            now, state = published + timedelta(minutes=rng.uniform(1, 15)), None  # seen on the next feed refresh
+            while True:
+                found = late is not None and late <= now
+                state = decide(ep, found, window, now, state)
+                looks += 1
+                if not state.awaiting:
+                    break
+                now = datetime.fromisoformat(state.next_check)
+            if state.state != "found":
+                speech += 1
+            waits.append((now - published).total_seconds() / 3600)
+    n = feeds * days
+    return {"episodes": n, "speech": speech, "looks": looks, "mean_hours_to_transcript": sum(waits) / n}
+
+
+def feed_xml(n: int, items: list[tuple[str, datetime]], base: str) -> str:
+    entries = "".join(
+        f"<item><title>{title}</title><guid>{title}</guid><pubDate>{pub:%a, %d %b %Y %H:%M:%S} GMT</pubDate>"
+        f'<enclosure url="{base}/a/{n}/{title}.mp3" type="audio/mpeg" length="1000"/></item>'
+        for title, pub in items
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Show {n}</title>{entries}</channel></rss>'
+
+
+def tick_bench(feeds: int, per_feed: int) -> None:
+    now = datetime.now(UTC)
+    server = LocalHTTPServer().start()
+    urls = []
+    for n in range(feeds):
+        items = [(f"s{n}e{i}", now - timedelta(days=i, hours=2)) for i in range(per_feed)]
+        urls.append(
+            server.add(f"/f/{n}.xml", feed_xml(n, items, server.base_url), "application/rss+xml", etag=f'"{n}"')
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["CAST_FEEDS_FILE"] = str(Path(tmp) / "none.yaml")
+        data = Path(tmp) / "data"
+        settings = load_settings(data_dir=str(data))
+        paths = DataPaths(settings.data_dir)
+        with make_client(settings) as client:
+            scan = scan_feeds(urls, set(), paths, settings, client=client)
+        keys = []
+        for s in scan.scans:
+            assert s.refresh is not None
+            for ep in s.refresh.episodes:
+                save_episode(paths, ep)
+                state = decide(ep, False, 7, now - timedelta(hours=7))  # looked at 7 h ago: due now
+                save_await(paths, ep.key, state)
+                keys.append(ep.key)
+        (Path(tmp) / "home").mkdir()
+        with dg.instance_for_test(temp_dir=str(Path(tmp) / "home")) as instance:
+            instance.add_dynamic_partitions(FEEDS, urls)
+            instance.add_dynamic_partitions(EPISODES, keys)
+            t = time.perf_counter()
+            for key in keys:
+                instance.report_runless_asset_event(
+                    dg.AssetMaterialization(
+                        "publisher_transcript", partition=key, metadata={"status": "awaiting_transcript"}
+                    )
+                )
+            print(f"setup: {len(keys)} awaiting episodes in {feeds} feeds recorded in {time.perf_counter() - t:.1f} s")
+
+            before = len(server.requests)
+            t = time.perf_counter()
+            with make_client(settings) as client:
+                scan_feeds(urls, set(keys), paths, settings, client=client)
+            baseline = time.perf_counter() - t
+            print(
+                f"baseline: conditional GET of the {feeds} feeds alone: {baseline:.2f} s, "
+                f"{len(server.requests) - before} requests"
+            )
+
+            resources = {"cast": CastResource(data_dir=str(data))}
+            before = len(server.requests)
+            t = time.perf_counter()
+            due = awaiting_transcripts(dg.build_sensor_context(instance=instance, resources=resources))
+            took = time.perf_counter() - t
+            runs = len(due.run_requests)
+            print(
+                f"tick, all {len(keys)} due (cold cursor): {took:.2f} s = {took / baseline:.2f}x baseline; "
+                f"{len(server.requests) - before} feed requests (one per feed), {runs} run requests"
+            )
+            assert runs > 0
+
+            for key in keys:  # the runs looked: next looks are 12 h away
+                state = load_await(paths, key)
+                assert state is not None
+                save_await(
+                    paths,
+                    key,
+                    decide(
+                        Episode(key, "x", "u", "t", None, "e", published=now - timedelta(hours=3)), False, 7, now, state
+                    ),
+                )
+            before = len(server.requests)
+            t = time.perf_counter()
+            idle = awaiting_transcripts(
+                dg.build_sensor_context(instance=instance, cursor=due.cursor, resources=resources)
+            )
+            took = time.perf_counter() - t
+            print(
+                f"tick, none due (warm cursor): {took:.2f} s = {took / baseline:.2f}x baseline; "
+                f"{len(server.requests) - before} requests; {idle.skip_reason}"
+            )
+    server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--feeds", type=int, default=500)
+    parser.add_argument("--days", type=int, default=28, help="simulated days of daily episodes per feed (part 1)")
+    parser.add_argument("--awaiting", type=int, default=7, help="awaiting episodes per feed (part 2)")
+    parser.add_argument(
+        "--tick-feeds", type=int, default=100, help="feeds in part 2 (recording the events costs ~0.2 s each)"
+    )
+    args = parser.parse_args()
+
+    print(f"part 1: {args.feeds} feeds x {args.days} days, 30% gain a publisher transcript 1-5 days late")
+    results = {w: simulate(args.feeds, args.days, w) for w in (0, 7)}
+    for window, r in results.items():
+        print(
+            f"  window {window} days: {r['speech']:,} of {r['episodes']:,} episodes to speech, {r['looks']:,} looks, "
+            f"{r['mean_hours_to_transcript']:.1f} h mean from publication to a found transcript or the start of speech"
+        )
+    saved = results[0]["speech"] - results[7]["speech"]
+    print(f"  speech transcriptions saved by waiting 7 days: {saved:,} ({saved / results[0]['speech']:.0%})")
+    print(json.dumps({str(k): v for k, v in results.items()}))
+    print(f"part 2: {args.tick_feeds} feeds x {args.awaiting} awaiting episodes")
+    tick_bench(args.tick_feeds, args.awaiting)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""`cast-pipeline episodes list`: every episode with its title, date, status, transcript source and key.
+
+Statuses come from the files each asset leaves (cast_pipeline.transcripts.status); failures come
+from Dagster's event log: a step that failed for the episode after its last success.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cast_pipeline.defs.feeds.partitions import EPISODES
+from cast_pipeline.instance import get_instance
+from cast_pipeline.paths import DataPaths
+from cast_pipeline.settings import load_settings
+from cast_pipeline.transcripts.status import STATUSES, episode_rows
+
+app = typer.Typer(help="List episodes and where they stand.", no_args_is_help=True)
+console = Console()
+STATUS_HELP = "Only these statuses: " + ", ".join(STATUSES)
+
+
+def episode_failures(instance: dg.DagsterInstance) -> dict[str, str]:
+    """{episode key: which asset failed}: planned in a run that is over, not materialised since.
+
+    Why planned-without-materialisation: that is how Dagster's own UI marks a partition failed (the
+    OSS event log keeps no per-partition failure record); a run still going is not a failure.
+    """
+    from cast_pipeline.definitions import defs
+
+    storage = instance.event_log_storage
+    out: dict[str, str] = {}
+    finished: dict[str, bool] = {}
+    graph = defs.resolve_asset_graph()
+    for asset_key in graph.toposorted_asset_keys:  # upstream first: the step that failed, not the skipped ones
+        partitions = graph.get(asset_key).partitions_def
+        if not isinstance(partitions, dg.DynamicPartitionsDefinition) or partitions.name != EPISODES:
+            continue
+        attempts = storage.get_latest_asset_partition_materialization_attempts_without_materializations(asset_key)
+        for key, (run_id, _) in attempts.items():
+            if run_id not in finished:
+                run = instance.get_run_by_id(run_id)
+                finished[run_id] = run is not None and run.is_finished
+            if finished[run_id]:
+                out.setdefault(key, f"{asset_key.to_user_string()} failed in run {run_id[:8]} (see the Dagster UI)")
+    return out
+
+
+@app.command("list")
+def list_episodes(
+    feed: list[str] = typer.Option([], "--feed", help="Only episodes of these feeds (URL as listed by `feeds list`)."),
+    status: list[str] = typer.Option([], "--status", help=STATUS_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Episodes, newest first: title, date, status, transcript source and key."""
+    unknown = sorted(set(status) - set(STATUSES))
+    if unknown:
+        typer.echo(f"unknown status {', '.join(unknown)}; choose from {', '.join(STATUSES)}", err=True)
+        raise typer.Exit(2)
+    from cast_pipeline.cli.feeds import resolve_input
+
+    paths = DataPaths(load_settings().data_dir)
+    feeds = [resolve_input(f) for f in feed] if feed else None
+    rows = episode_rows(paths, feed_urls=feeds, failures=episode_failures(get_instance()))
+    if status:
+        rows = [r for r in rows if r.status in status]
+    if as_json:
+        print(json.dumps([r.to_dict() for r in rows], indent=1, ensure_ascii=False))
+        return
+    table = Table("title", "published", "status", "source", "key", title=f"{len(rows)} episodes")
+    for r in rows:
+        detail = f"{r.status}\n{r.reason}" if r.reason and r.status in ("failed",) else r.status
+        table.add_row(r.title, (r.published or "")[:10], detail, r.source, r.key)
+    console.print(table)
