@@ -124,7 +124,7 @@ def guarded(say: Callable[[str], None]) -> Callable[[Callable[..., None]], Calla
         def wrapper(*args: object, **kwargs: object) -> None:
             with instance_lock(ensure_dagster_home(), say):
                 for dead in fail_dead_runs(get_instance()):
-                    say(f"reclaimed {dead.line()}: its process is gone")
+                    say(f"reclaimed {dead.line()}")
                 with interrupt_watch():
                     command(*args, **kwargs)
 

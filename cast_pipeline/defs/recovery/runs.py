@@ -57,8 +57,14 @@ class DeadRun:
     pools: tuple[str, ...]  # pools whose slots (or queued slot claims) were freed
 
     def line(self) -> str:
-        pools = f", freed pool slot(s) {', '.join(self.pools)}" if self.pools else ""
-        return f"run {self.run_id[:8]} ({self.job_name}, {self.process}) was {self.status}{pools}"
+        pools = ", ".join(self.pools)
+        if self.status in ("SUCCESS", "FAILURE", "CANCELED", "DELETED"):
+            return f"run {self.run_id[:8]} ({self.job_name}, {self.status}) still held pool slot(s) {pools}: freed"
+        freed = f", freed its pool slot(s) {pools}" if pools else ""
+        return (
+            f"run {self.run_id[:8]} ({self.job_name}) was {self.status} but its process ({self.process}) "
+            f"is gone: marked failed{freed}"
+        )
 
 
 def run_process_tags() -> dict[str, str]:
