@@ -11,8 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 
-PARTS = dg.StaticPartitionsDefinition([f"p{i}" for i in range(6)])
-SECONDS_PER_PARTITION = 4.0
+PARTS = dg.StaticPartitionsDefinition([f"p{i}" for i in range(4)])
+SECONDS_PER_PARTITION = 2.0
 
 
 @dg.asset(partitions_def=PARTS)

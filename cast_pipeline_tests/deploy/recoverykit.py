@@ -162,12 +162,16 @@ def runs_of(instance: dg.DagsterInstance, job_name: str) -> list[dg.DagsterRun]:
 
 
 def postgres_bin() -> Path | None:
-    """The directory of initdb/pg_ctl: PATH first, else Debian's /usr/lib/postgresql/<version>/bin."""
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).parent
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
-    return versions[-1].parent if versions else None
+    """The directory of initdb/pg_ctl: Debian's /usr/lib/postgresql/<version>/bin, else PATH.
+
+    Debian's own directory first: /usr/bin's pg_ctl and createdb are pg_wrapper scripts bound to the
+    system's clusters.
+    """
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    if versions:
+        return versions[-1].parent
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
 
 
 class PrivateCluster:
@@ -184,7 +188,9 @@ class PrivateCluster:
         self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     def _run(self, *argv: str, timeout: float = 120) -> None:
-        subprocess.run([*self._as, *argv], check=True, capture_output=True, timeout=timeout)
+        done = subprocess.run([*self._as, *argv], capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise AssertionError(f"{' '.join(argv)} exited with {done.returncode}:\n{done.stdout}{done.stderr}")
 
     def init(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
