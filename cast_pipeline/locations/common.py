@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from cast_pipeline.defs.speech.resources import DEFAULT_BATCH_SIZE, SpeechModel
-from cast_pipeline.settings import SETTINGS
+from cast_pipeline.settings import SETTINGS, load_settings
 
 
 def _env(field: str) -> str | None:
@@ -26,5 +26,5 @@ def location_speech_model(
         model=_env("speech_model"),
         device=_env("speech_device") or device,
         compute_type=_env("speech_compute_type"),
-        batch_size=int(env) if (env := _env("speech_batch_size")) else batch_size,
+        batch_size=load_settings().speech_batch_size if _env("speech_batch_size") else batch_size,
     )

@@ -89,8 +89,13 @@ def test_jobs_and_sensors_per_location() -> None:
 def test_location_speech_models_follow_the_host_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("CAST_SPEECH_BACKEND", "CAST_SPEECH_MODEL", "CAST_SPEECH_DEVICE", "CAST_SPEECH_COMPUTE_TYPE"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("CAST_SPEECH_BATCH_SIZE", raising=False)
     plain = location_speech_model(backend="faster-whisper", device="cuda")
     assert (plain.backend, plain.device, plain.describe()) == ("faster-whisper", "cuda", "faster-whisper:tiny.en")
+    assert plain.batch_size is None  # CAST_SPEECH_BATCH_SIZE's default when the model loads
+    assert location_speech_model(backend="faster-whisper", batch_size=8).batch_size == 8  # the GPU location's
+    monkeypatch.setenv("CAST_SPEECH_BATCH_SIZE", "0")
+    assert location_speech_model(backend="faster-whisper", batch_size=8).batch_size == 0  # the host decides
     assert location_speech_model(backend="mlx-whisper").describe() == "mlx-whisper:tiny.en"
 
     monkeypatch.setenv("CAST_SPEECH_BACKEND", "parakeet")

@@ -20,17 +20,24 @@ What this does instead, per window:
 On the benchmark this keeps the batched speed (the rests are short and few) at a WER below
 sequential decoding's. Word-free chunks get the same treatment, so a chunk the model skipped whole
 is tried once more.
+
+A batched chunk comes back as one segment of up to 30 s; :func:`split_sentences` cuts it at its
+sentence ends (with the words' own times), so transcripts read in sentences as with sequential
+decoding, and the hallucination guards judge a sentence, not half a minute.
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from cast_pipeline.segments import Segment
 from cast_pipeline.speech.decode import SAMPLE_RATE
+from cast_pipeline.speech.guards import ScoredSegment
+from cast_pipeline.transcripts.merge import _inner_cuts  # the transcripts' own sentence-end rule
 
 CHUNK_SECONDS = 30.0  # Whisper's window: longer chunks would be cut by the model
 EARLY_END_SECONDS = 1.5  # speech left after a chunk's last word that counts as "ended early"
@@ -149,3 +156,27 @@ def transcribe_batched(
     restored = list(restore_speech_timestamps(ordered, spans, SAMPLE_RATE))
     stats = BatchStats(packed.size / SAMPLE_RATE, len(chunks), len(redecoded))
     return restored, options["language"], stats
+
+
+def split_sentences(item: ScoredSegment) -> list[ScoredSegment]:
+    """``item`` cut after each inner sentence end, each piece with its own words and times.
+
+    Words are matched to text pieces by their characters, so a segment whose words do not spell
+    its text (no word timings) stays whole.
+    """
+    seg = item.segment
+    cuts = _inner_cuts(seg.text)
+    if not cuts or "".join(w.text for w in seg.words) != seg.text.replace(" ", ""):
+        return [item]
+    pieces: list[ScoredSegment] = []
+    words = list(seg.words)
+    for text in (seg.text[a:b].strip() for a, b in zip([0, *cuts], [*cuts, len(seg.text)], strict=True)):
+        need, taken = len(text.replace(" ", "")), []
+        while words and need > 0:
+            taken.append(words.pop(0))
+            need -= len(taken[-1].text)
+        if not taken or need != 0:  # a word across a cut: leave the segment as it came
+            return [item]
+        piece = Segment(taken[0].start, taken[-1].end, text, seg.speaker, tuple(taken))
+        pieces.append(replace(item, segment=piece))
+    return pieces

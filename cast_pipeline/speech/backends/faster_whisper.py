@@ -27,7 +27,7 @@ from typing import Any
 
 from cast_pipeline.segments import Segment, Word
 from cast_pipeline.speech.backends.base import WindowedTranscriber, WindowOutput, normalize_language
-from cast_pipeline.speech.backends.batched import CHUNK_SECONDS, transcribe_batched
+from cast_pipeline.speech.backends.batched import CHUNK_SECONDS, split_sentences, transcribe_batched
 from cast_pipeline.speech.decode import SAMPLE_RATE, AudioWindow, WindowPlan
 from cast_pipeline.speech.errors import BackendUnavailableError, UnsupportedLanguageError
 from cast_pipeline.speech.guards import ScoredSegment
@@ -161,7 +161,7 @@ class FasterWhisperTranscriber(WindowedTranscriber):
             segments, lang, stats = transcribe_batched(
                 self._pipeline, window.samples, language=language, batch_size=self.batch_size
             )
-            items = [to_scored(s) for s in segments]
+            items = [piece for s in segments for piece in split_sentences(to_scored(s))]
             return WindowOutput(items, lang, stats.speech_seconds, stats.chunks, stats.redecoded)
         options: dict[str, Any] = {"language": language, "word_timestamps": True, "vad_filter": self.vad}
         if self._pipeline is not None and not self.vad:  # batching needs clips: fixed 30 s spans
