@@ -39,6 +39,9 @@ def transcribe(
 ) -> None:
     """Transcribe local audio files with the speech model (loaded once for all files)."""
     from cast_pipeline.defs.speech.resources import SpeechModel
+    from cast_pipeline.settings import load_settings
+    from cast_pipeline.speakers import diarizer_from_settings
+    from cast_pipeline.speakers.align import assign_speakers
     from cast_pipeline.speech import Progress as SpeechProgress
     from cast_pipeline.speech import SpeechError, SpeechResult, transcribe_files
     from cast_pipeline.transcripts.merge import merge_phrases
@@ -64,6 +67,7 @@ def transcribe(
             f"[red]cannot load the speech model {speech.describe()}[/red]: {escape(str(exc))}", soft_wrap=True
         )
         raise typer.Exit(1) from None
+    diarizer = diarizer_from_settings(load_settings())  # who spoke when, like the speakers asset; CAST_DIARIZATION=off
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     failures: dict[Path, str] = {}
@@ -78,7 +82,15 @@ def transcribe(
         outcomes = transcribe_files(files, transcriber, language=speech.language_for(None), on_progress=on_progress)
         for path, outcome in outcomes:
             if isinstance(outcome, SpeechResult):
-                segments = merge_phrases(outcome.segments)
+                raw = outcome.segments
+                if diarizer is not None and raw:
+                    try:
+                        raw = assign_speakers(raw, diarizer.diarize(path, raw).turns)
+                    except Exception as exc:  # the words are still worth writing, without speakers
+                        progress.console.print(
+                            f"[yellow]{escape(str(path))}: no speakers[/yellow] ({escape(str(exc))})", soft_wrap=True
+                        )
+                segments = merge_phrases(raw)
                 header = {
                     "title": path.stem,
                     "feed_title": "",

@@ -9,7 +9,8 @@ Two methods, both measured by bench/bench_speakers.py on the same conversations:
   eigenvectors. Spectral methods cannot say "one speaker" from the gap alone, so clusters whose
   centroids are closer than ``threshold`` are merged afterwards.
 
-Both then fold clusters too small to be a person (less than ``min_share`` of the windows) into the
+Both then fold clusters too small to be a person (less than ``min_share`` of the windows, or fewer
+than ``min_count``: the diarizer asks for about 5 s of speech) into the
 nearest large one: a cough or a burst of music otherwise becomes "Speaker 3".
 Input rows are L2-normalised embeddings; output is one label per row, 0-based, in first-appearance order.
 """
@@ -47,7 +48,7 @@ def fold_small(vectors: np.ndarray, labels: np.ndarray, min_share: float, min_co
     return _first_appearance(labels)
 
 
-def ahc(vectors: np.ndarray, *, threshold: float = 0.35, max_speakers: int = 8) -> np.ndarray:
+def ahc(vectors: np.ndarray, *, threshold: float = 0.4, max_speakers: int = 8) -> np.ndarray:
     if len(vectors) < 2:
         return np.zeros(len(vectors), dtype=int)
     tree = linkage(vectors, method="average", metric="cosine")
@@ -58,7 +59,7 @@ def ahc(vectors: np.ndarray, *, threshold: float = 0.35, max_speakers: int = 8) 
 
 
 def spectral(
-    vectors: np.ndarray, *, max_speakers: int = 8, neighbours: float = 0.2, merge_below: float = 0.35, seed: int = 0
+    vectors: np.ndarray, *, max_speakers: int = 8, neighbours: float = 0.2, merge_below: float = 0.4, seed: int = 0
 ) -> np.ndarray:
     n = len(vectors)
     if n < 4:
@@ -99,7 +100,13 @@ def merge_close(vectors: np.ndarray, labels: np.ndarray, below: float) -> np.nda
 
 
 def cluster(
-    vectors: np.ndarray, method: str = "ahc", *, threshold: float = 0.35, max_speakers: int = 8, min_share: float = 0.03
+    vectors: np.ndarray,
+    method: str = "ahc",
+    *,
+    threshold: float = 0.4,
+    max_speakers: int = 8,
+    min_share: float = 0.02,
+    min_count: int = 3,
 ) -> np.ndarray:
     """Labels for ``vectors`` with ``method`` (one of :data:`METHODS`), small clusters folded in."""
     if method == "ahc":
@@ -110,4 +117,4 @@ def cluster(
         raise ValueError(f"unknown clustering method {method!r}; use one of {', '.join(METHODS)}")
     if len(labels) == 0:
         return labels
-    return fold_small(vectors, labels, min_share)
+    return fold_small(vectors, labels, min_share, min_count)

@@ -155,8 +155,9 @@ class EmbeddingDiarizer:
         self,
         clustering: str = "ahc",
         *,
-        hop: float = 0.5,
-        threshold: float = 0.35,
+        hop: float = 1.0,
+        threshold: float = 0.4,
+        min_speaker_seconds: float = 5.0,
         switch_penalty: float = 0.1,
         max_speakers: int = 8,
         max_rows: int = 2000,
@@ -168,6 +169,7 @@ class EmbeddingDiarizer:
         self.switch_penalty = switch_penalty
         self.max_speakers = max_speakers
         self.max_rows = max_rows
+        self.min_speaker_seconds = min_speaker_seconds
         self.device = device
         self.method = f"resemblyzer+{clustering}"
         self.model = f"{MODEL_NAME}@hop{hop:g},t{threshold:g}"
@@ -180,7 +182,10 @@ class EmbeddingDiarizer:
             return SpeakerResult([], self.method, self.model, duration, time.perf_counter() - started)
         windows = embed_windows(audio, speech_regions(items), hop=self.hop, device=self.device)
         rows, _owner = _block_average(windows, self.max_rows)
-        labels = cluster(rows, self.clustering, threshold=self.threshold, max_speakers=self.max_speakers)
+        min_count = max(3, round(self.min_speaker_seconds / self.hop / (len(windows) / len(rows))))
+        labels = cluster(
+            rows, self.clustering, threshold=self.threshold, max_speakers=self.max_speakers, min_count=min_count
+        )
         cents = centroids(rows, labels)
         path = viterbi(item_scores(items, windows, cents), items, self.switch_penalty)
         turns = turns_from_labels(items, path)

@@ -85,7 +85,7 @@ def test_search_prints_title_hits_first_then_phrases_with_time_link_and_match(en
     assert lines[2].startswith("**Pasta**")  # no colours in a pipe: the match is marked with **
     assert lines[3] == f"▶ {env.feed_url.rsplit('/', 1)[0]}/a/ep-1.mp3"
     assert lines[4] == "2. Pasta — Show · 2023-03-06 · 00:00:00 · matched by keyword + meaning"
-    assert lines[5] == "Welcome to the show about **Pasta**."
+    assert lines[5] == "Alice: Welcome to the show about **Pasta**."  # who said it
     assert lines[6].endswith("/a/ep-1.mp3#t=0")
     assert "Rockets" not in result.output
 

@@ -32,7 +32,7 @@ CASES = [
 
 def _diarize(tmp_path: Path, speakers: tuple[str, ...], turns: int, seed: int):
     conv = build_conversation(speakers, turns, seed=seed, max_turn=10.0)
-    assert len(conv.turns) >= 10 and conv.duration < 120  # a short test, but a real conversation
+    assert conv.duration < 120  # a short test
     audio = encode_audio(conv.samples, tmp_path / "conversation.wav", "pcm_s16le", SAMPLE_RATE, "mono")
     speech = load_transcriber("faster-whisper", "tiny.en", "cpu").transcribe(audio)
     diarizer = diarizer_from_settings(load_settings())
@@ -51,6 +51,7 @@ def test_words_go_to_the_right_speaker(
     accuracy = word_accuracy(conv.turns, words)
     der = diarization_error(conv.turns, result.turns)
     print(f"{len(speakers)} speakers, {conv.duration:.0f} s: words {accuracy:.1%}, DER {der.rate:.1%}")
+    assert len(conv.turns) >= 10  # a real conversation: turns of 2-10 s, some back to back
     assert len(result.speakers) == len(speakers)
     assert accuracy >= words_floor
     assert der.rate <= der_ceiling
