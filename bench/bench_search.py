@@ -14,6 +14,10 @@ What it does, and why this way:
 - The index is built with the pipeline's own code (per-episode ``embeddings.parquet`` + ``episode.json``,
   then :func:`cast_pipeline.search.rebuild_index`), so its timings are the pipeline's timings.
 - Each query phase runs in a fresh process, so its peak RSS is the memory that mode needs.
+- The ``service`` phase runs ``cast-pipeline serve``'s app under uvicorn in its own process and queries
+  ``/api/search`` over HTTP (ONNX query encoding included): p50/p95 with one client, then with 8
+  concurrent clients (and their throughput); ``encode_query_onnx`` vs ``encode_query`` compares the
+  ONNX encoder with sentence-transformers in the same process.
 - Recall@10 of the ANN index is measured against exact brute force (numpy) for a grid of
   ``nprobes`` / ``refine_factor``; keyword results are compared with PostgreSQL ``tsvector`` full-text
   search (OR of the query terms, ``ts_rank``) on the same rows: latency ratio and top-10 overlap.
