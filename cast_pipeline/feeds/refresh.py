@@ -24,9 +24,10 @@ from typing import Any
 
 import httpx
 
-from cast_pipeline.feeds.catalog import read_feed_episodes, read_feed_keys, write_feed_catalog
+from cast_pipeline.feeds.catalog import CatalogError, read_feed_episodes, read_feed_keys, write_feed_catalog
+from cast_pipeline.feeds.identity import keep_keys
 from cast_pipeline.feeds.model import Episode, Feed, oldest_first
-from cast_pipeline.feeds.parse import FeedError, parse_feed
+from cast_pipeline.feeds.parse import FeedError, ParsedFeed, parse_feed
 from cast_pipeline.http import FetchError, fetch
 from cast_pipeline.keys import InvalidKeyError, feed_key
 from cast_pipeline.paths import DataPaths, write_bytes_atomic, write_text_atomic
@@ -78,6 +79,13 @@ def _fail(paths: DataPaths, fk: str, state: dict[str, Any], url: str, reason: st
     return FeedError(url, reason)
 
 
+def _previous_episodes(paths: DataPaths, fk: str) -> list[Episode]:
+    try:
+        return read_feed_episodes(paths, fk)
+    except (CatalogError, OSError, ValueError):
+        return []  # an unreadable old catalog only costs the GUID-change matching of this refresh
+
+
 def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.Client | None = None) -> FeedRefresh:
     """Fetch (conditionally), parse and store the feed registered as ``url``."""
     try:
@@ -117,6 +125,9 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
         parsed = parse_feed(result.body, url, base_url=result.final_url)
     except FeedError as exc:
         raise _fail(paths, fk, state, url, exc.reason, now) from exc
+    previous = _previous_episodes(paths, fk) if have_copy else []
+    episodes, rekeyed = keep_keys(previous, parsed.episodes)  # re-issued items keep their keys
+    parsed = ParsedFeed(parsed.feed, episodes, [*parsed.problems, *rekeyed])
     write_bytes_atomic(paths.feed_body(fk), result.body)
     write_feed_catalog(paths, parsed.feed, parsed.episodes)
     _write_state(
