@@ -64,7 +64,7 @@ def test_episodes_list_shows_status_source_and_removed_items(env: Path, http_ser
     table = runner.invoke(app, ["episodes", "list"], terminal_width=250)
     assert table.exit_code == 0 and "3 episodes" in table.output and "removed" in table.output
     bad = runner.invoke(app, ["episodes", "list", "--status", "lost"])
-    assert bad.exit_code == 2 and "transcribed, needs_audio" in bad.output
+    assert bad.exit_code == 2 and "transcribed, awaiting_transcript, needs_audio" in bad.output
 
 
 def test_transcript_show_by_key_prefix_or_title(env: Path, http_server: LocalHTTPServer) -> None:
