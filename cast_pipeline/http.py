@@ -17,7 +17,7 @@ import contextlib
 import email.utils
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
@@ -53,6 +53,7 @@ class FetchResult:
     etag: str | None
     last_modified: str | None
     not_modified: bool = False
+    moved_permanently: bool = False  # redirected, and only by 301/308: the URL has moved for good
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class StreamInfo:
     content_length: int | None
     etag: str | None
     last_modified: str | None
+    moved_permanently: bool = False  # see FetchResult
 
 
 def make_client(settings: Settings, *, user_agent: str | None = None) -> httpx.Client:
@@ -171,6 +173,7 @@ def stream(
         with contextlib.ExitStack() as stack:
             seen: list[str] = []
             current = url
+            permanent: bool | None = None  # None: not redirected
             while True:
                 seen.append(current)
                 try:
@@ -184,9 +187,11 @@ def stream(
                     raise FetchError(url, f"connection failed ({type(exc).__name__}: {exc})") from None
                 if response.status_code not in _REDIRECT_STATUSES:
                     break
+                permanent = (permanent is not False) and response.status_code in (301, 308)
                 current = _redirect_target(url, response, seen)
                 response.close()
-            yield _checked_stream(url, current, response, max_bytes, timeout, limit_hint)
+            info, chunks = _checked_stream(url, current, response, max_bytes, timeout, limit_hint)
+            yield replace(info, moved_permanently=bool(permanent)), chunks
     finally:
         if own_client:
             http.close()
@@ -276,6 +281,7 @@ def fetch(
         etag=info.etag,
         last_modified=info.last_modified,
         not_modified=info.status == 304,
+        moved_permanently=info.moved_permanently,
     )
 
 

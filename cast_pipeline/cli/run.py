@@ -32,7 +32,7 @@ from cast_pipeline.http import make_client
 from cast_pipeline.instance import get_instance
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.settings import load_settings
-from cast_pipeline.transcripts.awaiting import due_keys
+from cast_pipeline.transcripts.awaiting import awaiting_reason, due_keys
 from cast_pipeline.transcripts.providers import ready_made
 from cast_pipeline.transcripts.store import TRANSCRIPT_JSON
 
@@ -260,6 +260,8 @@ def _collect_outcomes(paths: DataPaths, keys: Sequence[str], summary: RunSummary
             summary.outcomes[f"transcript from {found.provider}"] += 1
         elif paths.episode_file(key, TRANSCRIPT_JSON).exists():
             summary.outcomes["transcribed from audio"] += 1
+        elif awaiting_reason(paths, key):
+            summary.outcomes["awaiting a transcript (CAST_AWAIT_TRANSCRIPT_DAYS)"] += 1
         else:
             summary.outcomes["needs audio (no publisher transcript)"] += 1
 

@@ -69,6 +69,7 @@ class Feed:
     podcast_guid: str | None = None  # <podcast:guid>, when the feed declares one
     image: str | None = None
     author: str | None = None
+    new_feed_url: str | None = None  # <itunes:new-feed-url>: the publisher says the feed has moved
 
 
 def oldest_first(dated: Iterable[tuple[str, datetime | None]]) -> list[str]:

@@ -106,6 +106,7 @@ def _scan_xml(body: bytes) -> _XmlScan | None:
             "podcast_guid": next((_text(c) for c in channel if _podcast_tag(c.tag, "guid")), None),
             "image": (image.get("href") if image is not None else None) or _text(channel.find("image/url")),
             "author": _text(channel.find(f"{_ITUNES}author")),
+            "new_feed_url": _text(channel.find(f"{_ITUNES}new-feed-url")),
         }
         items = [_XmlItem(_text(i.find("guid")), _item_transcripts(i)) for i in channel.findall("item")]
         live = any(_podcast_tag(child.tag, "liveItem") for child in channel)
@@ -186,6 +187,7 @@ def _feed_record(parsed: Any, scan: _XmlScan | None, fk: str, url: str, base: st
         podcast_guid=own.get("podcast_guid") or fp.get("podcast_guid") or None,
         image=_resolve(base, image),
         author=own.get("author") or fp.get("author") or None,
+        new_feed_url=_resolve(base, own.get("new_feed_url") or fp.get("itunes_new-feed-url")),
     )
 
 

@@ -24,9 +24,10 @@ from typing import Any
 
 import httpx
 
-from cast_pipeline.feeds.catalog import read_feed_episodes, read_feed_keys, write_feed_catalog
+from cast_pipeline.feeds.catalog import CatalogError, read_feed_episodes, read_feed_keys, write_feed_catalog
+from cast_pipeline.feeds.identity import keep_keys
 from cast_pipeline.feeds.model import Episode, Feed, oldest_first
-from cast_pipeline.feeds.parse import FeedError, parse_feed
+from cast_pipeline.feeds.parse import FeedError, ParsedFeed, parse_feed
 from cast_pipeline.http import FetchError, fetch
 from cast_pipeline.keys import InvalidKeyError, feed_key
 from cast_pipeline.paths import DataPaths, write_bytes_atomic, write_text_atomic
@@ -78,6 +79,21 @@ def _fail(paths: DataPaths, fk: str, state: dict[str, Any], url: str, reason: st
     return FeedError(url, reason)
 
 
+def moved_note(new_feed_url: str | None, source: str, registered: str) -> str | None:
+    """A note when ``<itunes:new-feed-url>`` points somewhere new (http(s) only: a remote feed never
+    sends us to a local file); episode keys keep deriving from the registered URL."""
+    if not new_feed_url or not new_feed_url.startswith(("http://", "https://")) or new_feed_url in (source, registered):
+        return None
+    return f"the feed moved to {new_feed_url} (itunes:new-feed-url); fetched there from now on, episode keys unchanged"
+
+
+def _previous_episodes(paths: DataPaths, fk: str) -> list[Episode]:
+    try:
+        return read_feed_episodes(paths, fk)
+    except (CatalogError, OSError, ValueError):
+        return []  # an unreadable old catalog only costs the GUID-change matching of this refresh
+
+
 def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.Client | None = None) -> FeedRefresh:
     """Fetch (conditionally), parse and store the feed registered as ``url``."""
     try:
@@ -87,9 +103,10 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
     now = datetime.now(UTC)
     state = read_fetch_state(paths, fk)
     have_copy = paths.feed_body(fk).exists() and paths.episodes_catalog(fk).exists()
+    source = state.get("moved_to") or url  # a feed that moved is fetched where it is now (keys stay)
     try:
         result = fetch(
-            url,
+            source,
             max_bytes=settings.max_feed_bytes,
             timeout=settings.http_timeout,
             user_agent=settings.user_agent,
@@ -104,6 +121,8 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
 
     digest = hashlib.sha256(result.body).hexdigest() if not result.not_modified else state.get("sha256")
     checked = {**state, "url": url, "checked_at": now.isoformat(), "last_error": None, "last_error_at": None}
+    if result.moved_permanently and result.final_url != source:
+        checked = {**checked, "moved_to": result.final_url, "moved_by": f"HTTP 301/308 from {source}"}
     if have_copy and (result.not_modified or digest == state.get("sha256")):
         feed, keys = read_feed_keys(paths, fk)
         etag = result.etag or state.get("etag")
@@ -117,6 +136,14 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
         parsed = parse_feed(result.body, url, base_url=result.final_url)
     except FeedError as exc:
         raise _fail(paths, fk, state, url, exc.reason, now) from exc
+    previous = _previous_episodes(paths, fk) if have_copy else []
+    episodes, rekeyed = keep_keys(previous, parsed.episodes)  # re-issued items keep their keys
+    moved = moved_note(parsed.feed.new_feed_url, source, url)
+    if moved:
+        checked = {**checked, "moved_to": parsed.feed.new_feed_url, "moved_by": "itunes:new-feed-url"}
+    if checked.get("moved_to") and checked.get("moved_to") != state.get("moved_to"):
+        moved = moved or f"the feed moved to {checked['moved_to']} ({checked['moved_by']}); fetched there from now on"
+    parsed = ParsedFeed(parsed.feed, episodes, [*parsed.problems, *rekeyed, *([moved] if moved else [])])
     write_bytes_atomic(paths.feed_body(fk), result.body)
     write_feed_catalog(paths, parsed.feed, parsed.episodes)
     _write_state(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -63,7 +64,7 @@ def test_episodes_list_shows_status_source_and_removed_items(env: Path, http_ser
     table = runner.invoke(app, ["episodes", "list"], terminal_width=250)
     assert table.exit_code == 0 and "3 episodes" in table.output and "removed" in table.output
     bad = runner.invoke(app, ["episodes", "list", "--status", "lost"])
-    assert bad.exit_code == 2 and "transcribed, needs_audio" in bad.output
+    assert bad.exit_code == 2 and "transcribed, awaiting_transcript, needs_audio" in bad.output
 
 
 def test_transcript_show_by_key_prefix_or_title(env: Path, http_server: LocalHTTPServer) -> None:
@@ -85,3 +86,17 @@ def test_transcript_show_by_key_prefix_or_title(env: Path, http_server: LocalHTT
     assert none.exit_code == 1 and "no episode has a title containing 'risotto'" in none.output
     both = runner.invoke(app, ["transcript", "show", keys["Pasta"], "--title", "x"])
     assert both.exit_code == 2
+
+
+@pytest.mark.slow
+def test_run_leaves_a_fresh_episode_awaiting_and_says_so(env: Path, http_server: LocalHTTPServer) -> None:
+    fresh = (datetime.now(UTC) - timedelta(hours=1)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    url = serve_feed(http_server, "/feed.xml", "Show", [Item("new", "Brand new", transcript=False, pub=fresh)])
+    result = runner.invoke(app, ["run", "--feed", url], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "awaiting a transcript (CAST_AWAIT_TRANSCRIPT_DAYS)" in result.output
+    assert http_server.requests_to("/a/new.mp3") == []  # no audio download
+    row = _listed()["Brand new"]
+    assert row["status"] == "awaiting_transcript" and "next look" in row["reason"]
+    table = runner.invoke(app, ["episodes", "list", "--status", "awaiting_transcript"], terminal_width=250)
+    assert "Brand new" in table.output and "awaiting_transcript" in table.output
