@@ -27,7 +27,7 @@ from cast_pipeline.paths import DataPaths
 from cast_pipeline.search.health import index_damage, reset_index
 from cast_pipeline.search.sync import writer_lock
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one line per finding: the terminal wraps, not rich
 REPAIRED = "repaired (files missing or damaged)"  # the run summary's row
 
 
