@@ -33,8 +33,8 @@ INTERRUPTED = ErrorSource.INTERRUPT
 
 class Outcome(Enum):
     GOING = "going"  # queued, running, or about to be created / retried by Dagster
-    ENDED = "ended"  # finished: succeeded, canceled, or the step itself failed; nothing more to do
-    LOST = "lost"  # ended without trying the step for these episodes: request again
+    ENDED = "ended"  # succeeded, canceled, or the step failed on its own; nothing more to ask for
+    LOST = "lost"  # ended without the step running to an end (never started, killed, interrupted): ask again
 
 
 @dataclass(frozen=True)
