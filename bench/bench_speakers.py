@@ -39,11 +39,11 @@ SETS = [
     (("jfk", "librivox", "bruce", "mark", "harvard"), 36, 4),
 ]
 OPTIONS = [  # (clustering, hop between 1.6 s windows, threshold); the first is the default
+    ("spectral", 1.0, 0.2),
     ("ahc", 1.0, 0.4),
     ("ahc", 0.5, 0.4),
-    ("spectral", 1.0, 0.4),
+    ("spectral", 1.0, 0.4),  # spectral merges clusters closer than the threshold: 0.4 merges close voices
     ("spectral", 0.5, 0.4),
-    ("spectral", 1.0, 0.2),  # spectral merges clusters closer than the threshold: 0.4 merges close voices
 ]
 
 

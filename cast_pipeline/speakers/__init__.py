@@ -17,7 +17,7 @@ from cast_pipeline.speakers.diarize import Diarizer, EmbeddingDiarizer
 from cast_pipeline.speakers.model import SpeakerResult, Turn
 
 DIARIZERS = ("resemblyzer", "pyannote", "nemo", "off")
-DEFAULT_CLUSTERING = "ahc"
+DEFAULT_CLUSTERING = "spectral"  # measured best by bench/bench_speakers.py (README: who spoke when)
 
 __all__ = ["DIARIZERS", "Diarizer", "SpeakerResult", "Turn", "diarizer_from_settings", "enabled"]
 

@@ -148,15 +148,20 @@ def viterbi(scores: np.ndarray, items: Sequence[Item], switch_penalty: float) ->
     return path
 
 
+# Cosine-distance thresholds chosen with bench/bench_speakers.py: AHC stops merging groups at 0.4;
+# spectral merges clusters whose centroids are closer than 0.2 (0.4 merged two different people).
+THRESHOLDS = {"ahc": 0.4, "spectral": 0.2}
+
+
 class EmbeddingDiarizer:
     """Resemblyzer embeddings + clustering + word-level Viterbi (see the module docstring)."""
 
     def __init__(
         self,
-        clustering: str = "ahc",
+        clustering: str = "spectral",
         *,
         hop: float = 1.0,
-        threshold: float = 0.4,
+        threshold: float | None = None,
         min_speaker_seconds: float = 5.0,
         switch_penalty: float = 0.1,
         max_speakers: int = 8,
@@ -165,14 +170,14 @@ class EmbeddingDiarizer:
     ) -> None:
         self.clustering = clustering
         self.hop = hop
-        self.threshold = threshold
+        self.threshold = THRESHOLDS.get(clustering, 0.4) if threshold is None else threshold
         self.switch_penalty = switch_penalty
         self.max_speakers = max_speakers
         self.max_rows = max_rows
         self.min_speaker_seconds = min_speaker_seconds
         self.device = device
         self.method = f"resemblyzer+{clustering}"
-        self.model = f"{MODEL_NAME}@hop{hop:g},t{threshold:g}"
+        self.model = f"{MODEL_NAME}@hop{hop:g},t{self.threshold:g}"
 
     def diarize(self, audio: Path, segments: Sequence[Segment]) -> SpeakerResult:
         started = time.perf_counter()

@@ -94,8 +94,8 @@ def build_transcript(paths: DataPaths, episode: Episode) -> TranscriptDoc | None
     if found is None:
         return None
     raw, source_meta = found
-    raw, speaker_meta = label_speakers(paths, episode, raw, source_meta)  # speech sources: who spoke when
-    segments = merge_phrases(raw)
+    labelled, speaker_meta = label_speakers(paths, episode, raw, source_meta)  # speech sources: who spoke when
+    segments = merge_phrases(labelled)
     meta: dict[str, Any] = {
         "episode_key": episode.key,
         "title": episode.title,

@@ -55,10 +55,10 @@ def test_speakers_run_between_speech_and_transcript_and_rerun_alone(
         assert result.success, [e.message for e in result.get_step_failure_events()]
 
         meta = latest_metadata(instance, SPEAKERS, talk)
-        assert (meta["status"], meta["method"], meta["speakers"]) == ("diarized", "resemblyzer+ahc", 2)
+        assert (meta["status"], meta["method"], meta["speakers"]) == ("diarized", "resemblyzer+spectral", 2)
         assert latest_metadata(instance, SPEAKERS, pub)["status"] == "not_needed"
         event = instance.get_latest_materialization_event(SPEAKERS)
-        assert event.asset_materialization.tags["dagster/code_version"].startswith("resemblyzer+ahc:")
+        assert event.asset_materialization.tags["dagster/code_version"].startswith("resemblyzer+spectral:")
         doc = json.loads(paths.episode_file(talk, "speakers-local.json").read_text(encoding="utf-8"))
         assert doc["speech_file"] == "speech-local.json" and doc["speakers"] == ["Speaker 1", "Speaker 2"]
 
