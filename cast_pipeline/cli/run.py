@@ -105,17 +105,18 @@ def run(
         todo = todo[:limit]
     ranges = contiguous_ranges(instance.get_dynamic_partitions(EPISODES), set(todo), batch_size)
     _execute(job, instance, ranges, summary, log_level)
-    from cast_pipeline.cli.repair import check_run  # trust the files, not only the records (issue 11)
-
-    check_run(instance, job, paths, feed_keys, summary, full=repair, log_level=log_level, batch_size=batch_size)
-    _collect_outcomes(paths, todo, summary)
-    if summary.interrupted is not None:
+    if summary.interrupted is not None:  # no repair, no index update: stop now, the next run continues
+        _collect_outcomes(paths, todo, summary)
         print_summary(summary, paths)
         console.print(
             f"[yellow]stopped by Ctrl-C[/yellow]: finished episodes are recorded; {len(summary.interrupted)} "
             "unfinished episode(s) continue with the next `cast-pipeline run`"
         )
         raise typer.Exit(130)
+    from cast_pipeline.cli.repair import check_run  # trust the files, not only the records (issue 11)
+
+    check_run(instance, job, paths, feed_keys, summary, full=repair, log_level=log_level, batch_size=batch_size)
+    _collect_outcomes(paths, todo, summary)
     update_search_index(instance, paths, summary, log_level)
     print_summary(summary, paths)
     if summary.failures or summary.feed_errors:

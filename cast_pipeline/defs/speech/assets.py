@@ -265,7 +265,10 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
                 return {"title": titles.get(ep_key, ""), "status": NOT_NEEDED, "reason": planned}
             if isinstance(planned, ReusableSpeech):
                 context.log.info(f"episode {ep_key} ({titles[ep_key]!r}): {planned.reason()}")
-                return _reused_metadata(titles[ep_key], planned)
+                return {
+                    **_reused_metadata(titles[ep_key], planned),
+                    **files_metadata(paths.episode_dir(ep_key), [out_name]),
+                }
             audio_fp = fingerprint(planned.path)
             result = batch.next_result(planned.path)
             host, pid = socket.gethostname(), os.getpid()
