@@ -42,6 +42,7 @@ _BY_STATUS: dict[str, dict[str | None, tuple[str, ...]]] = {
     "embeddings": {"embedded": ("embeddings.parquet",), "unchanged": ("embeddings.parquet",)},
 }
 _SPEECH_SUFFIX = "/speech_transcript"
+SPEAKERS_PREFIX = "speakers-"  # cast_pipeline.speakers.model.speakers_file (not imported: it pulls torch)
 
 
 def fingerprint_file(path: Path) -> dict[str, Any]:
@@ -87,6 +88,10 @@ def _parse(name: str, path: Path, episode_key: str) -> None:
         from cast_pipeline.feeds.model import Episode
 
         Episode.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    elif name.startswith(SPEAKERS_PREFIX) and name.endswith(".json"):
+        from cast_pipeline.speakers.model import read_turns
+
+        read_turns(path)
     elif name.endswith(".json"):
         from cast_pipeline.segments import segments_from_json
 

@@ -20,11 +20,13 @@ from cast_pipeline.defs.speakers.keys import speakers_key
 from cast_pipeline.defs.speech.keys import speech_key
 from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.feeds.snapshot import load_episode
+from cast_pipeline.integrity import files_metadata
 from cast_pipeline.settings import load_settings
 from cast_pipeline.speakers import describe, diarizer_from_settings
 from cast_pipeline.speakers.episodes import diarize_episode, speech_path
 from cast_pipeline.speakers.model import SpeakerResult, speakers_file
-from cast_pipeline.transcripts.publisher import load_publisher_transcript
+from cast_pipeline.transcripts.awaiting import awaiting_reason
+from cast_pipeline.transcripts.providers import ready_made
 
 DIARIZED = "diarized"
 NOT_NEEDED = "not_needed"
@@ -68,7 +70,8 @@ def build_speakers_asset(prefix: str) -> dg.AssetsDefinition:
         description=f"Speaker diarization of the episode's speech result in this location ({prefix}), method "
         f"{version} (the code version; CAST_DIARIZATION, off to disable). Writes {out_name}: turns labelled "
         "Speaker 1, Speaker 2... by first appearance, tied to the speech result they were made for. Episodes "
-        "with a publisher transcript are not_needed. Re-run it alone to re-diarize without re-transcribing.",
+        "with a ready-made transcript (or awaiting one) are not_needed. Re-run it alone to re-diarize without "
+        "re-transcribing.",
     )
     def speakers(context: dg.AssetExecutionContext, cast: CastResource):
         paths, settings = cast.paths(), cast.settings()
@@ -78,21 +81,19 @@ def build_speakers_asset(prefix: str) -> dg.AssetsDefinition:
             ep = load_episode(paths, key)
             if diarizer is None:
                 return {"title": ep.title, "status": OFF, "reason": "CAST_DIARIZATION=off"}
-            if not speech_path(paths, key, prefix).exists():
-                publisher = load_publisher_transcript(paths, key)
-                if publisher.status == "found":
-                    return {
-                        "title": ep.title,
-                        "status": NOT_NEEDED,
-                        "reason": f"publisher transcript ({publisher.source})",
-                    }
+            if not speech_path(paths, key, prefix).exists():  # no speech because none is needed (yet)?
+                found = ready_made(paths, key)
+                waiting = awaiting_reason(paths, key) if found is None else None
+                if found is not None or waiting:
+                    why = f"{found.provider} transcript ({found.source})" if found else f"awaiting: {waiting}"
+                    return {"title": ep.title, "status": NOT_NEEDED, "reason": why}
             started = time.perf_counter()
             result = diarize_episode(paths, key, prefix, diarizer)
             context.log.info(
                 f"episode {key} ({ep.title!r}): {len(result.speakers)} speakers in {len(result.turns)} turns, "
                 f"{result.duration:.0f} s of audio diarized in {time.perf_counter() - started:.1f} s ({result.method})"
             )
-            return _metadata(ep.title, result)
+            return {**_metadata(ep.title, result), **files_metadata(paths.episode_dir(key), [out_name])}
 
         yield from per_episode(context, work)
 

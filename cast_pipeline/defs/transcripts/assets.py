@@ -32,7 +32,7 @@ from cast_pipeline.integrity import files_metadata
 from cast_pipeline.keys import feed_key
 from cast_pipeline.segments import word_count
 from cast_pipeline.settings import Settings
-from cast_pipeline.transcripts.awaiting import AWAIT_FILE, AwaitState, awaiting_reason, decide, load_await, save_await
+from cast_pipeline.transcripts.awaiting import AwaitState, awaiting_reason, decide, load_await, save_await
 from cast_pipeline.transcripts.providers import ChainResult, ProviderContext, find_ready_made, providers
 from cast_pipeline.transcripts.store import (
     TRANSCRIPT_JSON,
@@ -78,7 +78,7 @@ def publisher_transcript(context: dg.AssetExecutionContext, cast: CastResource):
             save_await(paths, key, waiting)
             if chain.found is None:
                 context.log.info(f"episode {key} ({ep.title!r}): no ready-made transcript; {waiting.reason}")
-            written = [AWAIT_FILE, *(p.record_file for p in providers())]
+            written = [p.record_file for p in providers()]  # (await.json is state, rewritten by each look)
             written += [f.name for f in paths.episode_dir(key).glob("*.raw.*")]
             written = [name for name in written if paths.episode_file(key, name).exists()]
             return {**_ready_made_metadata(ep.title, chain, waiting), **files_metadata(paths.episode_dir(key), written)}
