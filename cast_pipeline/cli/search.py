@@ -45,6 +45,9 @@ def search_command(
     """Search every indexed transcript: episode title/description matches first, then phrases."""
     if _search_service(query, mode.value, feed, since, limit, as_json):
         return
+    from cast_pipeline.cli.coldstart import skip_lance_rest_client
+
+    skip_lance_rest_client()
     from cast_pipeline.search import IndexDamagedError, IndexNotBuiltError, SearchError, search
     from cast_pipeline.search.health import FIX, index_damage
 

@@ -32,7 +32,9 @@ def serve_command(
     settings = load_settings()
     library = Library(DataPaths(settings.data_dir), dagster_ui_url=dagster_url or settings.dagster_ui_url)
     try:
-        app = build_app(library, token=settings.api_token, host=host)
+        app = build_app(
+            library, token=settings.api_token, host=host, on_stop=lambda: runtime.withdraw(settings.data_dir)
+        )
     except ExposureError as exc:
         typer.echo(f"cannot serve: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -44,6 +46,7 @@ def serve_command(
     except OSError as exc:
         typer.echo(f"cannot serve on {host}:{port}: {exc.strerror or exc} (choose another --port)", err=True)
         raise typer.Exit(1) from None
+    sock.listen(2048)  # connections queue from now on, so a client reading the runtime file is never refused
     bound = sock.getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{f'[{shown}]' if ':' in shown else shown}:{bound}"

@@ -21,7 +21,7 @@ import contextlib
 import hmac
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -175,8 +175,18 @@ def warm_up(library: Library) -> None:
         log.warning("warm-up skipped: %s", exc)
 
 
-def build_app(library: Library, *, token: str = "", host: str = "127.0.0.1", warm: bool = True) -> Starlette:
-    """The service for ``library``; ``host`` is where it listens (MCP's DNS-rebinding guard depends on it)."""
+def build_app(
+    library: Library,
+    *,
+    token: str = "",
+    host: str = "127.0.0.1",
+    warm: bool = True,
+    on_stop: Callable[[], None] | None = None,
+) -> Starlette:
+    """The service for ``library``; ``host`` is where it listens (MCP's DNS-rebinding guard depends on it).
+
+    ``on_stop`` runs at shutdown, inside the server (uvicorn re-raises SIGTERM after it, which would
+    skip a caller's ``finally``)."""
     from mcp.server.transport_security import TransportSecuritySettings
 
     from cast_pipeline.serve.mcp_tools import build_mcp
@@ -191,8 +201,12 @@ def build_app(library: Library, *, token: str = "", host: str = "127.0.0.1", war
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if warm:
             threading.Thread(target=warm_up, args=(library,), name="warm-up", daemon=True).start()
-        async with mcp.session_manager.run():
-            yield
+        try:
+            async with mcp.session_manager.run():
+                yield
+        finally:
+            if on_stop is not None:
+                on_stop()
 
     app = Starlette(routes=[*api_routes(library), *page_routes(library), *mcp_app.routes], lifespan=lifespan)
     app.add_middleware(BearerAuth, token=token)

@@ -105,6 +105,6 @@ def test_a_stopped_service_removes_its_runtime_file(archive_copy: DataPaths) -> 
             assert server.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(signal.SIGTERM)  # what systemd sends
         server.wait(timeout=60)
     assert not Path(runtime_path(archive_copy.root)).exists()

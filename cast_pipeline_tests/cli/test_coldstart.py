@@ -1,0 +1,43 @@
+"""A cold `cast-pipeline search` imports LanceDB without its REST client and still finds the same hits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cast_pipeline.cli.search import records
+from cast_pipeline.paths import DataPaths
+from cast_pipeline.search import search
+from cast_pipeline_tests.conftest import REPO_ROOT
+from cast_pipeline_tests.serve import conftest as serve_fixtures
+
+pytestmark = pytest.mark.slow  # uses the service tests' indexed archive and a fresh process
+archive, embedder = serve_fixtures.archive, serve_fixtures.embedder
+SNIPPET = """
+import json, sys
+sys.argv = ["cast-pipeline", "search", "why do onions make you cry", "--json"]
+from cast_pipeline.cli.main import app
+try:
+    app()
+except SystemExit as exit:
+    assert not exit.code, exit.code
+watched = ("dagster", "torch", "lance_namespace_urllib3_client")
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in watched)))
+"""
+
+
+def test_cold_search_skips_dagster_torch_and_the_rest_client(archive: DataPaths) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAST_SERVICE")}
+    env |= {"CAST_DATA_DIR": str(archive.root), "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", SNIPPET], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    *hits, modules = done.stdout.strip().splitlines()
+    assert json.loads("\n".join(hits)) == records(search("why do onions make you cry", paths=archive))
+    loaded = json.loads(modules)
+    assert not [m for m in loaded if m.startswith(("dagster", "torch"))]
+    assert "lance_namespace_urllib3_client.api" not in loaded
+    assert "lance_namespace_urllib3_client.models" in loaded  # what LanceDB needs is still there
