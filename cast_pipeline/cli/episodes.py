@@ -47,6 +47,42 @@ def episode_failures(instance: dg.DagsterInstance) -> dict[str, str]:
                 finished[run_id] = run is not None and run.is_finished
             if finished[run_id]:
                 out.setdefault(key, f"{asset_key.to_user_string()} failed in run {run_id[:8]} (see the Dagster UI)")
+    for key, reason in _recording_run_failures(instance).items():
+        out.setdefault(key, reason)
+    return out
+
+
+def _recording_run_failures(instance: dg.DagsterInstance, runs: int = 100) -> dict[str, str]:
+    """Failures in the last failed runs that record each episode themselves (`cast-pipeline run`).
+
+    Why: those runs switch Dagster's own asset events off (defs.batching, RECORD_EACH_EPISODE_TAGS), so
+    they leave no "planned" event to find above; their step failures name each failed episode instead
+    (``failed_episodes``). A failure counts until the asset is materialised for that episode again.
+    """
+    from dagster._core.events import DagsterEventType
+
+    from cast_pipeline.defs.batching import RECORD_EACH_EPISODE_TAGS
+
+    failed: dict[tuple[str, str], tuple[float, str]] = {}
+    filters = dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], tags=RECORD_EACH_EPISODE_TAGS)
+    for run in instance.get_runs(filters, limit=runs):  # newest first
+        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE):
+            data = entry.dagster_event.step_failure_data if entry.dagster_event else None
+            user = data.user_failure_data if data is not None else None
+            meta = user.metadata.get("failed_episodes") if user is not None else None
+            episodes = getattr(meta, "value", None)
+            if not isinstance(episodes, dict) or entry.step_key is None:
+                continue
+            asset = entry.step_key.replace("__", "/")
+            for key, reason in episodes.items():
+                failed.setdefault((asset, key), (entry.timestamp, f"{asset} failed in run {run.run_id[:8]}: {reason}"))
+    out: dict[str, str] = {}
+    for (asset, key), (when, reason) in failed.items():
+        latest = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey.from_user_string(asset), asset_partitions=[key]), limit=1
+        ).records
+        if not latest or latest[0].timestamp < when:
+            out.setdefault(key, reason)
     return out
 
 
