@@ -12,8 +12,9 @@ What this does instead, per window:
    chunks of at most 30 s exactly as the bare pipeline packs it.
 2. Every chunk is decoded in batches (the pipeline with ``clip_timestamps`` over the packed audio).
 3. A chunk whose last word ends more than ``early_end_seconds`` before the chunk does "ended
-   early": just its rest, from its last word to its end, is decoded again, batched with the rests
-   of the other such chunks; repeated while a round still finds words, at most ``max_rounds``.
+   early": just its rest, from its last word to its end, is decoded again, packed with the rests
+   of the other such chunks into shared 30 s chunks (one encoder pass for several rests) and
+   batched; repeated while a round still finds words, at most ``max_rounds``.
 4. Times are mapped back from packed to window time by faster-whisper's own
    ``restore_speech_timestamps``.
 
@@ -113,6 +114,38 @@ def _decode(
     return out, info.language
 
 
+def _decode_rests(
+    pipeline: Any,
+    packed: np.ndarray,
+    rests: list[tuple[float, float]],
+    batch_size: int,
+    options: dict[str, Any],
+    chunk_seconds: float,
+) -> list[list[Any]]:
+    """Segments of each rest (packed time), the rests packed together into chunks of up to 30 s.
+
+    Why together: rests are seconds long, and each clip costs a full 30 s encoder pass; packed, a
+    few rests cost one. Words go back to the rest their midpoint lies in.
+    """
+    sizes = [int(b * SAMPLE_RATE) - int(a * SAMPLE_RATE) for a, b in rests]
+    starts = [sum(sizes[:k]) / SAMPLE_RATE for k in range(len(rests))]  # rest starts in ``joined``
+    joined = np.concatenate([packed[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in rests])
+    offsets = [0, *np.cumsum(sizes)]
+    spans = [{"start": int(offsets[k]), "end": int(offsets[k + 1])} for k in range(len(rests))]
+    results, _ = _decode(pipeline, joined, _pack(spans, chunk_seconds), batch_size, options)
+    out: list[list[Any]] = [[] for _ in rests]
+    for segment in (s for clip in results for s in clip if s.words):
+        groups: dict[int, list[Any]] = {}
+        for w in segment.words:
+            k = max(0, bisect.bisect_right(starts, (w.start + w.end) / 2) - 1)
+            shift = rests[k][0] - starts[k]
+            groups.setdefault(k, []).append(replace(w, start=w.start + shift, end=w.end + shift))
+        for k, words in groups.items():
+            text = "".join(w.word for w in words)
+            out[k].append(replace(segment, start=words[0].start, end=words[-1].end, text=text, words=words))
+    return out
+
+
 def transcribe_batched(
     pipeline: Any,
     samples: np.ndarray,
@@ -143,7 +176,7 @@ def transcribe_batched(
         if not todo:
             break
         rests = [(chunks[i].last_word_end, chunks[i].end) for i in todo]
-        results, _ = _decode(pipeline, packed, rests, batch_size, options)
+        results = _decode_rests(pipeline, packed, rests, batch_size, options, chunk_seconds)
         progressed = []
         for i, segments in zip(todo, results, strict=True):
             redecoded.add(i)
