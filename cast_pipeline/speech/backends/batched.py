@@ -122,7 +122,8 @@ def _decode_rests(
     options: dict[str, Any],
     chunk_seconds: float,
 ) -> list[list[Any]]:
-    """Segments of each rest (packed time), the rests packed together into chunks of up to 30 s.
+    """Segments of each rest (packed time), the rests packed together into chunks of up to
+    ``chunk_seconds`` (0: each rest its own chunk).
 
     Why together: rests are seconds long, and each clip costs a full 30 s encoder pass; packed, a
     few rests cost one. Words go back to the rest their midpoint lies in.
@@ -170,20 +171,31 @@ def transcribe_batched(
     for chunk, segments in zip(chunks, results, strict=True):
         chunk.segments = segments
     redecoded: set[int] = set()
+    alone: set[int] = set()  # rests that gave nothing packed with others: next round, on their own
     todo = list(range(len(chunks)))
     for _ in range(max_rounds - 1):
         todo = [i for i in todo if chunks[i].end - chunks[i].last_word_end > early_end_seconds]
         if not todo:
             break
-        rests = [(chunks[i].last_word_end, chunks[i].end) for i in todo]
-        results = _decode_rests(pipeline, packed, rests, batch_size, options, chunk_seconds)
         progressed = []
-        for i, segments in zip(todo, results, strict=True):
-            redecoded.add(i)
-            kept = [s for s in segments if s.words]
-            if kept:  # a rest that yields nothing has nothing more to give
-                chunks[i].segments.extend(kept)
-                progressed.append(i)
+        for group, limit in (
+            ([i for i in todo if i not in alone], chunk_seconds),
+            ([i for i in todo if i in alone], 0.0),
+        ):
+            if not group:
+                continue
+            rests = [(chunks[i].last_word_end, chunks[i].end) for i in group]
+            results = _decode_rests(pipeline, packed, rests, batch_size, options, limit)
+            for i, segments in zip(group, results, strict=True):
+                redecoded.add(i)
+                kept = [s for s in segments if s.words]
+                if kept:
+                    chunks[i].segments.extend(kept)
+                    progressed.append(i)
+                elif limit and len(group) > 1:  # the model may have stopped before this rest
+                    alone.add(i)
+                    progressed.append(i)
+                # else: a rest that yields nothing on its own has nothing more to give
         todo = progressed
     ordered = sorted((s for c in chunks for s in c.segments), key=lambda s: s.start)
     restored = list(restore_speech_timestamps(ordered, spans, SAMPLE_RATE))
