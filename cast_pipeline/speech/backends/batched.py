@@ -18,9 +18,9 @@ What this does instead, per window:
 4. Times are mapped back from packed to window time by faster-whisper's own
    ``restore_speech_timestamps``.
 
-On the benchmark this keeps the batched speed (the rests are short and few) at a WER below
-sequential decoding's. Word-free chunks get the same treatment, so a chunk the model skipped whole
-is tried once more.
+On the benchmark (10.4 min): 3 of 20 chunks re-decoded, 0.87-0.92 of the bare batched throughput,
+WER 2.4 % (bare batched 7.3 %, bare sequential 8.0 %). Word-free chunks get the same treatment, so a chunk the model
+skipped whole is tried once more.
 
 A batched chunk comes back as one segment of up to 30 s; :func:`split_sentences` cuts it at its
 sentence ends (with the words' own times), so transcripts read in sentences as with sequential
