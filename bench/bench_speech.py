@@ -22,9 +22,11 @@ closer to episodes: only audio longer than one 30 s chunk gives batched decoding
     sequential faster-whisper (VAD), same model, same process: x realtime and WER. Goals: >= 0.9 x
     the bare batched throughput, WER <= bare sequential + 0.3 points. (The hour skips the bare
     sequential run unless ``--hour-sequential``: it alone takes several minutes.)
-(d) Memory (``--rss-hours``): each listed duration is written as a WAV and transcribed by the
-    default path in a fresh process; its peak RSS and CPU seconds per audio hour are printed (bounded
-    memory: the peak must not grow with the duration; linear time: CPU seconds per hour constant).
+(d) Memory (``--rss-hours``; ``--rss-sparse``: 20-40 s pauses after each clip, so every window is
+    decoded, VAD-scanned and batched but the model has a sixth of the work): each listed duration
+    is written as a WAV and transcribed by the default path in a fresh process; its peak RSS and
+    CPU seconds per audio hour are printed (bounded memory: the peak must not grow with the
+    duration; linear time: CPU seconds per audio hour constant).
 
 Each configuration runs ``--rounds`` times, interleaved, and the fastest round counts: this machine
 is shared, and the minimum is the least disturbed measurement.
@@ -90,10 +92,13 @@ def build_inputs(audio_dir: Path, work: Path, repeat: int) -> list[tuple[Path, s
     return files
 
 
-def write_long_form(audio_dir: Path, dest: Path, seconds: float, seed: int = 0) -> str:
+def write_long_form(
+    audio_dir: Path, dest: Path, seconds: float, seed: int = 0, pauses: tuple[float, float] = (0.3, 1.5)
+) -> str:
     """A WAV of at least ``seconds`` of the shared clips in shuffled rounds; returns its text.
 
-    Written piece by piece, so a 3-hour file never sits in this process's memory.
+    Written piece by piece, so a 3-hour file never sits in this process's memory. ``pauses``: the
+    range of the silence after each clip (long pauses make a file of sparse speech).
     """
     wavs = [audio_dir / "jfk.wav", *sorted(audio_dir.glob("librivox-*.wav"))]
     clips = {w.stem: (decode_all(w) * 32767).astype("<i2") for w in wavs}
@@ -109,7 +114,7 @@ def write_long_form(audio_dir: Path, dest: Path, seconds: float, seed: int = 0) 
             order = list(clips)
             rng.shuffle(order)
             for stem in order:
-                pause = np.zeros(int(rng.uniform(0.3, 1.5) * SAMPLE_RATE), dtype="<i2")
+                pause = np.zeros(int(rng.uniform(*pauses) * SAMPLE_RATE), dtype="<i2")
                 out.writeframes(clips[stem].tobytes() + pause.tobytes())
                 written += clips[stem].size + pause.size
                 said.append(texts[stem])
@@ -172,13 +177,14 @@ def rss_child(path: Path) -> None:
     print(json.dumps({"loaded_mb": loaded, "peak_mb": peak, "wall": wall, "cpu": cpu, "audio": outcome.duration}))
 
 
-def memory(audio_dir: Path, work: Path, hours: list[float]) -> None:
-    print("\n(d) memory and time of the default path, each file in a fresh process")
+def memory(audio_dir: Path, work: Path, hours: list[float], sparse: bool) -> None:
+    kind = "sparse speech (20-40 s pauses)" if sparse else "dense speech"
+    print(f"\n(d) memory and time of the default path on {kind}, each file in a fresh process")
     head = f"{'audio':>8}{'file MB':>9}{'RSS after load MB':>19}{'peak RSS MB':>13}{'wall s':>9}{'CPU s':>8}"
     print(head + f"{'CPU s per audio h':>19}")
     for h in hours:
         path = work / f"rss-{h:g}h.wav"
-        write_long_form(audio_dir, path, h * 3600, seed=1)
+        write_long_form(audio_dir, path, h * 3600, seed=1, pauses=(20.0, 40.0) if sparse else (0.3, 1.5))
         cmd = [sys.executable, __file__, "--rss-child", str(path)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         r = json.loads(out)
@@ -233,7 +239,9 @@ def main() -> None:
     parser.add_argument("--long-rounds", type=int, default=1)
     parser.add_argument("--hour", action="store_true", help="(c) on a 60-minute file too")
     parser.add_argument("--hour-sequential", action="store_true", help="include bare sequential in the hour")
+    parser.add_argument("--skip-sequential", action="store_true", help="no bare sequential run in (c)")
     parser.add_argument("--rss-hours", type=float, nargs="*", default=[], help="(d) for these durations")
+    parser.add_argument("--rss-sparse", action="store_true", help="(d) on sparse speech: ~1/6 of the model work")
     parser.add_argument("--skip-short", action="store_true", help="skip (a) and (b)")
     parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
     default_shared = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -249,11 +257,11 @@ def main() -> None:
         short_table(audio_dir, args.rounds, args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
         if args.long_minutes > 0:
-            long_form(audio_dir, Path(tmp), args.long_minutes, args.long_rounds, sequential=True)
+            long_form(audio_dir, Path(tmp), args.long_minutes, args.long_rounds, sequential=not args.skip_sequential)
         if args.hour:
             long_form(audio_dir, Path(tmp), 60.0, 1, sequential=args.hour_sequential)
         if args.rss_hours:
-            memory(audio_dir, Path(tmp), args.rss_hours)
+            memory(audio_dir, Path(tmp), args.rss_hours, args.rss_sparse)
 
 
 def short_table(audio_dir: Path, rounds: int, repeat: int) -> None:

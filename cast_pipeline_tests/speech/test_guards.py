@@ -20,7 +20,7 @@ from cast_pipeline.speech.guards import (
     longest_repeat,
     spoken,
 )
-from cast_pipeline.speech.wer import word_errors
+from cast_pipeline.speech.wer import normalize_text, word_errors
 from cast_pipeline_tests.speech.conftest import write_wav
 
 SPEECH = [
@@ -176,4 +176,8 @@ def test_real_speech_said_again_back_to_back_keeps_every_copy(
     result = tiny.transcribe(path)
     reference = " ".join([wav.with_suffix(".txt").read_text(encoding="utf-8")] * times)
     assert result.dropped_segments == 0 and result.removed == ()
-    assert word_errors(reference, result.text).wer <= 0.1, result.text
+    # every copy is there: the clip's last word as often as in the reference ("made amiable" may
+    # come out glued as "madeamiable" in a copy, so the WER bound allows a word or two per copy)
+    last = normalize_text(reference)[-1]
+    assert normalize_text(result.text).count(last) == normalize_text(reference).count(last), result.text
+    assert word_errors(reference, result.text).wer <= 0.2, result.text

@@ -12,14 +12,15 @@ What this does instead, per window:
    chunks of at most 30 s exactly as the bare pipeline packs it.
 2. Every chunk is decoded in batches (the pipeline with ``clip_timestamps`` over the packed audio).
 3. A chunk whose last word ends more than ``early_end_seconds`` before the chunk does "ended
-   early": just its rest, from its last word to its end, is decoded again, batched with the rests
-   of the other such chunks; repeated while a round still finds words, at most ``max_rounds``.
+   early": just its rest, from its last word to its end, is decoded again, packed with the rests
+   of the other such chunks into shared 30 s chunks (one encoder pass for several rests) and
+   batched; repeated while a round still finds words, at most ``max_rounds``.
 4. Times are mapped back from packed to window time by faster-whisper's own
    ``restore_speech_timestamps``.
 
-On the benchmark this keeps the batched speed (the rests are short and few) at a WER below
-sequential decoding's. Word-free chunks get the same treatment, so a chunk the model skipped whole
-is tried once more.
+On the benchmark (10.4 min): 3 of 20 chunks re-decoded, 0.87-0.92 of the bare batched throughput,
+WER 2.4 % (bare batched 7.3 %, bare sequential 8.0 %). Word-free chunks get the same treatment, so a chunk the model
+skipped whole is tried once more.
 
 A batched chunk comes back as one segment of up to 30 s; :func:`split_sentences` cuts it at its
 sentence ends (with the words' own times), so transcripts read in sentences as with sequential
@@ -113,6 +114,39 @@ def _decode(
     return out, info.language
 
 
+def _decode_rests(
+    pipeline: Any,
+    packed: np.ndarray,
+    rests: list[tuple[float, float]],
+    batch_size: int,
+    options: dict[str, Any],
+    chunk_seconds: float,
+) -> list[list[Any]]:
+    """Segments of each rest (packed time), the rests packed together into chunks of up to
+    ``chunk_seconds`` (0: each rest its own chunk).
+
+    Why together: rests are seconds long, and each clip costs a full 30 s encoder pass; packed, a
+    few rests cost one. Words go back to the rest their midpoint lies in.
+    """
+    sizes = [int(b * SAMPLE_RATE) - int(a * SAMPLE_RATE) for a, b in rests]
+    starts = [sum(sizes[:k]) / SAMPLE_RATE for k in range(len(rests))]  # rest starts in ``joined``
+    joined = np.concatenate([packed[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in rests])
+    offsets = [0, *np.cumsum(sizes)]
+    spans = [{"start": int(offsets[k]), "end": int(offsets[k + 1])} for k in range(len(rests))]
+    results, _ = _decode(pipeline, joined, _pack(spans, chunk_seconds), batch_size, options)
+    out: list[list[Any]] = [[] for _ in rests]
+    for segment in (s for clip in results for s in clip if s.words):
+        groups: dict[int, list[Any]] = {}
+        for w in segment.words:
+            k = max(0, bisect.bisect_right(starts, (w.start + w.end) / 2) - 1)
+            shift = rests[k][0] - starts[k]
+            groups.setdefault(k, []).append(replace(w, start=w.start + shift, end=w.end + shift))
+        for k, words in groups.items():
+            text = "".join(w.word for w in words)
+            out[k].append(replace(segment, start=words[0].start, end=words[-1].end, text=text, words=words))
+    return out
+
+
 def transcribe_batched(
     pipeline: Any,
     samples: np.ndarray,
@@ -137,20 +171,31 @@ def transcribe_batched(
     for chunk, segments in zip(chunks, results, strict=True):
         chunk.segments = segments
     redecoded: set[int] = set()
+    alone: set[int] = set()  # rests that gave nothing packed with others: next round, on their own
     todo = list(range(len(chunks)))
     for _ in range(max_rounds - 1):
         todo = [i for i in todo if chunks[i].end - chunks[i].last_word_end > early_end_seconds]
         if not todo:
             break
-        rests = [(chunks[i].last_word_end, chunks[i].end) for i in todo]
-        results, _ = _decode(pipeline, packed, rests, batch_size, options)
         progressed = []
-        for i, segments in zip(todo, results, strict=True):
-            redecoded.add(i)
-            kept = [s for s in segments if s.words]
-            if kept:  # a rest that yields nothing has nothing more to give
-                chunks[i].segments.extend(kept)
-                progressed.append(i)
+        for group, limit in (
+            ([i for i in todo if i not in alone], chunk_seconds),
+            ([i for i in todo if i in alone], 0.0),
+        ):
+            if not group:
+                continue
+            rests = [(chunks[i].last_word_end, chunks[i].end) for i in group]
+            results = _decode_rests(pipeline, packed, rests, batch_size, options, limit)
+            for i, segments in zip(group, results, strict=True):
+                redecoded.add(i)
+                kept = [s for s in segments if s.words]
+                if kept:
+                    chunks[i].segments.extend(kept)
+                    progressed.append(i)
+                elif limit and len(group) > 1:  # the model may have stopped before this rest
+                    alone.add(i)
+                    progressed.append(i)
+                # else: a rest that yields nothing on its own has nothing more to give
         todo = progressed
     ordered = sorted((s for c in chunks for s in c.segments), key=lambda s: s.start)
     restored = list(restore_speech_timestamps(ordered, spans, SAMPLE_RATE))

@@ -16,7 +16,7 @@ import pytest
 
 from cast_pipeline.segments import Segment, Word
 from cast_pipeline.speech.backends.base import Transcriber
-from cast_pipeline.speech.backends.batched import _pack, split_sentences, transcribe_batched
+from cast_pipeline.speech.backends.batched import _decode_rests, _pack, split_sentences, transcribe_batched
 from cast_pipeline.speech.decode import SAMPLE_RATE, decode_all
 from cast_pipeline.speech.guards import ScoredSegment
 from cast_pipeline.speech.wer import word_errors
@@ -93,3 +93,25 @@ def test_sentences_are_cut_with_their_own_word_times() -> None:
     assert all(p.no_speech_prob == 0.1 and p.avg_logprob == -0.2 for p in pieces)
     untimed = Segment(0.0, 3.0, "One. Two.")
     assert [p.segment for p in split_sentences(ScoredSegment(untimed))] == [untimed]
+
+
+def test_rests_decoded_together_get_their_words_back_in_their_own_time(
+    tiny: Transcriber, early_end: tuple[np.ndarray, Path, str], audio_dir: Path
+) -> None:
+    """Two rests share one 30 s chunk: each word lands in the rest (and at the time) it was said."""
+    samples, _, _ = early_end
+    rests = [(0.0, 7.2), (7.4, 10.9)]  # the first two clips (0870, 0930)
+    first, second = _decode_rests(
+        tiny._pipeline,  # type: ignore[attr-defined]
+        samples,
+        rests,
+        batch_size=4,
+        options={"language": "en"},
+        chunk_seconds=30.0,
+    )
+    for (start, end), segments in zip(rests, (first, second), strict=True):
+        words = [w for s in segments for w in s.words]
+        assert words and all(start - 0.1 <= w.start <= w.end <= end + 0.1 for w in words)
+    texts = [" ".join(s.text for s in group) for group in (first, second)]
+    assert word_errors((audio_dir / "librivox-sense-and-sensibility-0870.txt").read_text(), texts[0]).wer <= 0.1
+    assert word_errors((audio_dir / "librivox-sense-and-sensibility-0930.txt").read_text(), texts[1]).wer <= 0.1

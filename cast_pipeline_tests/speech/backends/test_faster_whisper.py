@@ -194,3 +194,6 @@ def test_result_serialises_to_speech_json(tiny: Transcriber, jfk_wav: Path) -> N
     assert [s.text for s in segments] == [s.text for s in result.segments]
     assert isinstance(segments[0], Segment) and segments[0].words
     assert meta["backend"] == "faster-whisper" and meta["model"] == "tiny.en" and meta["episode"] == "ep-1"
+    # quality signals travel with the transcript: sequential (11 s < one chunk), nothing removed
+    assert (meta["chunks"], meta["redecoded_chunks"], meta["removed"]) == (0, 0, [])
+    assert meta["words_per_minute"] == round(result.words_per_minute, 1) and 90 < meta["words_per_minute"] < 200
