@@ -12,6 +12,8 @@ import pytest
 from cast_pipeline.cli.search import records
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import search
+from cast_pipeline.search.embeddings import BUNDLED_MODEL
+from cast_pipeline.search.onnx_encoder import load_query_encoder
 from cast_pipeline_tests.conftest import REPO_ROOT
 from cast_pipeline_tests.serve import conftest as serve_fixtures
 
@@ -31,6 +33,7 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in watched)))
 
 
 def test_cold_search_skips_dagster_torch_and_the_rest_client(archive: DataPaths) -> None:
+    load_query_encoder(BUNDLED_MODEL)  # the first use exports the ONNX model (with torch); cold runs reuse it
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAST_SERVICE")}
     env |= {"CAST_DATA_DIR": str(archive.root), "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run([sys.executable, "-c", SNIPPET], env=env, capture_output=True, text=True, timeout=300)
