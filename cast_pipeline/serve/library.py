@@ -271,10 +271,15 @@ class Library:
     # --- search --------------------------------------------------------------------------------
     def index(self) -> Any:
         """The live search index (reopened when the search_index asset wrote a new version)."""
-        from cast_pipeline.search import SearchError, open_index
+        from cast_pipeline.search import IndexDamagedError, SearchError, open_index
 
         try:
             return open_index(self.paths)
+        except IndexDamagedError as exc:  # the service only reads: say who rebuilds it
+            raise Unavailable(
+                f"search is unavailable: {exc}; materialise the search_index asset (or run "
+                "`cast-pipeline doctor --fix`) to rebuild it from the episodes' files"
+            ) from None
         except SearchError as exc:
             raise Unavailable(f"search is unavailable: {exc}") from None
         except (OSError, RuntimeError, ValueError) as exc:
