@@ -18,7 +18,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -81,6 +81,7 @@ def test_backfill_completes_after_postgres_is_down_for_a_minute(
         "DAGSTER_COMPUTE_LOG_DIR": str(tmp_path / "shared" / "compute_logs"),
         "DAGSTER_ARTIFACT_DIR": str(tmp_path / "shared" / "artifacts"),
         "CAST_DATA_DIR": str(tmp_path / "shared"),
+        "DAGSTER_MAX_BACKFILL_RETRIES": "40",  # as deploy/env.example sets it for the daemon
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -129,26 +130,35 @@ def test_backfill_completes_after_postgres_is_down_for_a_minute(
         # Then the location is restarted as systemd does (SIGTERM to its group, back 10 s later):
         # the backfill's queued runs wait for it (WatchedRunLauncher + max_user_code_failure_retries).
         before = len(_materialized(instance))
-        wait_for(lambda: len(_materialized(instance)) > before, 180, f"a partition after the outage\n{logs()}")
+
+        def supervised(check: Callable[[], bool]) -> Callable[[], bool]:
+            def tick() -> bool:
+                nonlocal restarts
+                if not the_daemon.alive():  # systemd: Restart=on-failure, RestartSec=10
+                    time.sleep(RESTART_SEC)
+                    the_daemon.start()
+                    restarts += 1
+                return check()
+
+            return tick
+
+        wait_for(
+            supervised(lambda: len(_materialized(instance)) > before), 180, f"a partition after the outage\n{logs()}"
+        )
         location.kill(signal.SIGTERM)
         time.sleep(RESTART_SEC)
         location.start()
         wait_for_grpc(location, port)
         location_back = time.time()
 
-        def supervised_completion() -> bool:
-            nonlocal restarts
-            if not the_daemon.alive():  # systemd: Restart=on-failure, RestartSec=10
-                time.sleep(RESTART_SEC)
-                the_daemon.start()
-                restarts += 1
+        def completed() -> bool:
             found = instance.get_backfill(backfill.backfill_id)
             assert found is not None
             if found.status in (BulkActionStatus.FAILED, BulkActionStatus.CANCELED):
                 raise AssertionError(f"backfill {found.status.value}\n{logs()}")
             return found.status == BulkActionStatus.COMPLETED_SUCCESS
 
-        wait_for(supervised_completion, 300, f"the backfill to complete\n{logs()}", every=1)
+        wait_for(supervised(completed), 300, f"the backfill to complete\n{logs()}", every=1)
         done = time.time()
         assert _materialized(instance) == set(PARTS.get_partition_keys())
         files = sorted(p.name for p in (tmp_path / "shared" / "parts").iterdir())
