@@ -17,10 +17,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from cast_pipeline.feeds.parse import FeedError, parse_feed
-from cast_pipeline.http import FetchError, fetch
+from cast_pipeline.feeds.refresh import fetch_feed
+from cast_pipeline.http import FetchError
 from cast_pipeline.settings import Settings
-
-TOTAL_TIMEOUT_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -43,15 +42,7 @@ def _fetch_reason(url: str, exc: FetchError) -> str:
 def check_feed(url: str, settings: Settings, client: httpx.Client | None = None) -> FeedCheck:
     """Fetch and parse ``url``; raises FeedError naming the URL and the reason."""
     try:
-        result = fetch(
-            url,
-            max_bytes=settings.max_feed_bytes,
-            timeout=settings.http_timeout,
-            user_agent=settings.user_agent,
-            client=client,
-            limit_hint="CAST_MAX_FEED_BYTES",
-            total_timeout=settings.http_timeout * TOTAL_TIMEOUT_FACTOR,
-        )
+        result = fetch_feed(url, settings, client)
     except FetchError as exc:
         raise FeedError(url, _fetch_reason(url, exc)) from None
     parsed = parse_feed(result.body, url, base_url=result.final_url)

@@ -28,7 +28,7 @@ from cast_pipeline.feeds.catalog import CatalogError, read_feed_episodes, read_f
 from cast_pipeline.feeds.identity import keep_keys
 from cast_pipeline.feeds.model import Episode, Feed, oldest_first
 from cast_pipeline.feeds.parse import FeedError, ParsedFeed, parse_feed
-from cast_pipeline.http import FetchError, fetch
+from cast_pipeline.http import FetchError, FetchResult, fetch
 from cast_pipeline.keys import InvalidKeyError, feed_key
 from cast_pipeline.paths import DataPaths, write_bytes_atomic, write_text_atomic
 from cast_pipeline.settings import Settings
@@ -58,6 +58,28 @@ class FeedRefresh:
         if self.parsed is not None:
             return self.parsed
         return read_feed_episodes(self.paths, self.feed_key)
+
+
+def fetch_feed(
+    url: str,
+    settings: Settings,
+    client: httpx.Client | None = None,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> FetchResult:
+    """GET a feed within the feed limits (CAST_MAX_FEED_BYTES, timeouts); used by refresh and `feeds add`."""
+    return fetch(
+        url,
+        max_bytes=settings.max_feed_bytes,
+        timeout=settings.http_timeout,
+        user_agent=settings.user_agent,
+        etag=etag,
+        last_modified=last_modified,
+        client=client,
+        limit_hint="CAST_MAX_FEED_BYTES",
+        total_timeout=settings.http_timeout * TOTAL_TIMEOUT_FACTOR,
+    )
 
 
 def read_fetch_state(paths: DataPaths, feed_key_: str) -> dict[str, Any]:
@@ -105,16 +127,12 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
     have_copy = paths.feed_body(fk).exists() and paths.episodes_catalog(fk).exists()
     source = state.get("moved_to") or url  # a feed that moved is fetched where it is now (keys stay)
     try:
-        result = fetch(
+        result = fetch_feed(
             source,
-            max_bytes=settings.max_feed_bytes,
-            timeout=settings.http_timeout,
-            user_agent=settings.user_agent,
+            settings,
+            client,
             etag=state.get("etag") if have_copy else None,
             last_modified=state.get("last_modified") if have_copy else None,
-            client=client,
-            limit_hint="CAST_MAX_FEED_BYTES",
-            total_timeout=settings.http_timeout * TOTAL_TIMEOUT_FACTOR,
         )
     except FetchError as exc:
         raise _fail(paths, fk, state, url, exc.reason, now) from exc
