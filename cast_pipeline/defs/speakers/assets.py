@@ -25,8 +25,7 @@ from cast_pipeline.settings import load_settings
 from cast_pipeline.speakers import describe, diarizer_from_settings
 from cast_pipeline.speakers.episodes import diarize_episode, speech_path
 from cast_pipeline.speakers.model import SpeakerResult, speakers_file
-from cast_pipeline.transcripts.awaiting import awaiting_reason
-from cast_pipeline.transcripts.providers import ready_made
+from cast_pipeline.transcripts.providers import speech_not_needed
 
 DIARIZED = "diarized"
 NOT_NEEDED = "not_needed"
@@ -81,12 +80,8 @@ def build_speakers_asset(prefix: str) -> dg.AssetsDefinition:
             ep = load_episode(paths, key)
             if diarizer is None:
                 return {"title": ep.title, "status": OFF, "reason": "CAST_DIARIZATION=off"}
-            if not speech_path(paths, key, prefix).exists():  # no speech because none is needed (yet)?
-                found = ready_made(paths, key)
-                waiting = awaiting_reason(paths, key) if found is None else None
-                if found is not None or waiting:
-                    why = f"{found.provider} transcript ({found.source})" if found else f"awaiting: {waiting}"
-                    return {"title": ep.title, "status": NOT_NEEDED, "reason": why}
+            if not speech_path(paths, key, prefix).exists() and (why := speech_not_needed(paths, key)):
+                return {"title": ep.title, "status": NOT_NEEDED, "reason": why}
             started = time.perf_counter()
             result = diarize_episode(paths, key, prefix, diarizer)
             context.log.info(

@@ -46,7 +46,7 @@ from cast_pipeline.speech import AudioError, SpeechResult, Transcriber, download
 from cast_pipeline.speech.audio import audio_user_agent
 from cast_pipeline.speech.reuse import REUSED, ReusableSpeech, reusable_speech
 from cast_pipeline.transcripts.awaiting import awaiting_reason
-from cast_pipeline.transcripts.providers import ready_made
+from cast_pipeline.transcripts.providers import ready_made, speech_not_needed
 from cast_pipeline.transcripts.store import speech_file
 
 NOT_NEEDED = "not_needed"
@@ -240,12 +240,8 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
             try:
                 ep = load_episode(paths, ep_key)
                 titles[ep_key] = ep.title
-                found = ready_made(paths, ep_key, asked=True)
-                waiting = awaiting_reason(paths, ep_key)
-                if found is not None:
-                    plan[ep_key] = f"{found.provider} transcript found ({found.source})"
-                elif waiting:
-                    plan[ep_key] = f"awaiting a ready-made transcript: {waiting}"
+                if reason := speech_not_needed(paths, ep_key, asked=True):
+                    plan[ep_key] = reason
                 else:
                     audio_path = episode_audio_path(paths, ep_key)
                     # Finished earlier (e.g. by a run killed later in the batch): reuse, never redo.

@@ -20,7 +20,15 @@ from cast_pipeline.feeds.model import Episode
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.transcripts.providers.base import ProviderContext, ProviderResult, TranscriptProvider
 
-__all__ = ["ChainResult", "ProviderContext", "ProviderResult", "find_ready_made", "providers", "ready_made"]
+__all__ = [
+    "ChainResult",
+    "ProviderContext",
+    "ProviderResult",
+    "find_ready_made",
+    "providers",
+    "ready_made",
+    "speech_not_needed",
+]
 
 
 @cache
@@ -87,3 +95,17 @@ def ready_made(paths: DataPaths, episode_key: str, *, asked: bool = False) -> Pr
             "`publisher_transcript` first"
         )
     return None
+
+
+def speech_not_needed(paths: DataPaths, episode_key: str, *, asked: bool = False) -> str | None:
+    """Why the episode needs no speech (a ready-made transcript, or one still awaited); None when it does.
+
+    One answer for the speech and speakers assets, so they never disagree about an episode.
+    """
+    from cast_pipeline.transcripts.awaiting import awaiting_reason
+
+    found = ready_made(paths, episode_key, asked=asked)
+    if found is not None:
+        return f"{found.provider} transcript found ({found.source})"
+    waiting = awaiting_reason(paths, episode_key)
+    return f"awaiting a ready-made transcript: {waiting}" if waiting else None
