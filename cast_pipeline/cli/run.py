@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from cast_pipeline.cli.audio_ahead import AudioAhead
 from cast_pipeline.cli.runguard import guarded, was_interrupted
 from cast_pipeline.defs.batching import RECORD_EACH_EPISODE_TAGS
 from cast_pipeline.defs.feeds.assets import refresh_metadata
@@ -149,14 +150,21 @@ def _execute(
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     total = sum(len(r) for r in ranges)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    pipeline = AudioAhead(job, instance, run_config, summary, _run_batch) if len(ranges) > 1 else None
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("episodes", total=total)
         for index, batch in enumerate(ranges):
             try:
-                stopped = _run_batch(job, instance, batch, run_config, summary)
+                if pipeline is None:
+                    stopped = _run_batch(job, instance, batch, run_config, summary)
+                else:
+                    following = ranges[index + 1] if index + 1 < len(ranges) else None
+                    stopped = pipeline.run(batch, following)
             except KeyboardInterrupt:  # between Dagster's checkpoints, or between batches
                 stopped = True
             if stopped:
+                if pipeline is not None:
+                    pipeline.stop()
                 unfinished = missing_episodes(instance, job, batch)
                 reason = "interrupted (Ctrl-C) before it finished; the next `cast-pipeline run` continues it"
                 summary.failures.update({key: reason for key in unfinished})
@@ -165,6 +173,8 @@ def _execute(
                 return
             summary.processed += len(batch)
             progress.update(task, advance=len(batch), description=f"episodes ({len(summary.failures)} failed)")
+    if pipeline is not None:
+        pipeline.stop()
 
 
 def _run_batch(

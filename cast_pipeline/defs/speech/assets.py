@@ -24,16 +24,9 @@ import dagster as dg
 from cast_pipeline.defs.batching import per_episode
 from cast_pipeline.defs.feeds.assets import OWNERS
 from cast_pipeline.defs.feeds.partitions import episode_backfill_policy, episodes_partitions
-from cast_pipeline.defs.speech.episode_audio import (
-    AUDIO_STEM,
-    checked_enclosure,
-    episode_audio_path,
-    fingerprint,
-    new_record,
-    reusable_audio,
-    save_audio_record,
-)
+from cast_pipeline.defs.speech.episode_audio import episode_audio_path, fingerprint
 from cast_pipeline.defs.speech.keys import AUDIO_KEY, speech_key
+from cast_pipeline.defs.speech.prefetch import AudioPrefetch
 from cast_pipeline.defs.speech.resources import SpeechModel
 from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.defs.transcripts.assets import publisher_transcript
@@ -42,7 +35,7 @@ from cast_pipeline.http import make_client
 from cast_pipeline.integrity import files_metadata
 from cast_pipeline.paths import write_text_atomic
 from cast_pipeline.segments import word_count
-from cast_pipeline.speech import AudioError, SpeechResult, Transcriber, download_audio, probe_duration, transcribe_files
+from cast_pipeline.speech import AudioError, SpeechResult, Transcriber, probe_duration, transcribe_files
 from cast_pipeline.speech.audio import audio_user_agent
 from cast_pipeline.speech.reuse import REUSED, ReusableSpeech, reusable_speech
 from cast_pipeline.transcripts.awaiting import awaiting_reason
@@ -70,26 +63,31 @@ PREVIEW_CHARS = 600
 )
 def audio(context: dg.AssetExecutionContext, cast: CastResource):
     paths, settings = cast.paths(), cast.settings()
-    with make_client(settings, user_agent=audio_user_agent(settings)) as client:
+    skipped: dict[str, dict[str, Any]] = {}  # episodes that need no audio, with the reason
+
+    def wanted(key: str) -> bool:
+        ep = load_episode(paths, key)
+        found = ready_made(paths, key, asked=True)  # publisher, Pocket Casts... (transcripts.providers)
+        if found is not None:
+            reason = f"{found.provider} transcript found ({found.source})"
+            skipped[key] = {"title": ep.title, "status": NOT_NEEDED, "reason": reason}
+        elif waiting := awaiting_reason(paths, key):  # a young episode: its transcript may still come
+            skipped[key] = {"title": ep.title, "status": "awaiting_transcript", "reason": waiting}
+        return key not in skipped
+
+    with (
+        make_client(settings, user_agent=audio_user_agent(settings)) as client,
+        AudioPrefetch(paths, context.partition_keys, settings, client, wanted=wanted) as fetching,
+    ):
+        # Downloads run a few at a time (AudioPrefetch); episodes are recorded in order as theirs ends.
 
         def work(key: str) -> dict[str, Any]:
+            fetched = fetching.result(key)
+            if fetched is None:
+                return skipped[key]
+            record, reused = fetched
             ep = load_episode(paths, key)
-            found = ready_made(paths, key, asked=True)  # publisher, Pocket Casts... (transcripts.providers)
-            if found is not None:
-                return {
-                    "title": ep.title,
-                    "status": NOT_NEEDED,
-                    "reason": f"{found.provider} transcript found ({found.source})",
-                }
-            if waiting := awaiting_reason(paths, key):  # a young episode: its transcript may still come
-                return {"title": ep.title, "status": "awaiting_transcript", "reason": waiting}
-            url = checked_enclosure(ep)
-            record = reusable_audio(paths, key, url)
-            reused = record is not None
-            if record is None:
-                got = download_audio(url, paths.episode_dir(key), settings=settings, stem=AUDIO_STEM, client=client)
-                record = new_record(got.path, url, got.format, got.content_type)
-                save_audio_record(paths, key, record)
+            url = record.url
             path = paths.episode_file(key, record.file)
             try:
                 duration: float | None = round(probe_duration(path), 3)
