@@ -79,14 +79,14 @@ class AudioPrefetch:
         client: httpx.Client,
         *,
         wanted: Callable[[str], bool] = lambda _key: True,
-        workers: int = DEFAULT_WORKERS,
+        workers: int | None = None,
     ) -> None:
         self.stats = PrefetchStats()
         self._paths, self._settings, self._client, self._wanted = paths, settings, client, wanted
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._wanted_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="audio-prefetch")
+        self._pool = ThreadPoolExecutor(max(1, workers or DEFAULT_WORKERS), thread_name_prefix="audio-prefetch")
         self._started = time.perf_counter()
         self._futures: dict[str, Future[tuple[AudioRecord, bool] | None]] = {
             key: self._pool.submit(self._fetch, key) for key in dict.fromkeys(keys)
