@@ -28,6 +28,7 @@ from cast_pipeline.feeds.catalog import CatalogError, read_feed_episodes, read_f
 from cast_pipeline.feeds.identity import keep_keys
 from cast_pipeline.feeds.model import Episode, Feed, oldest_first
 from cast_pipeline.feeds.parse import FeedError, ParsedFeed, parse_feed
+from cast_pipeline.feeds.removed import removed_note, update_removed
 from cast_pipeline.http import FetchError, FetchResult, fetch
 from cast_pipeline.keys import InvalidKeyError, feed_key
 from cast_pipeline.paths import DataPaths, write_bytes_atomic, write_text_atomic
@@ -161,7 +162,10 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
         checked = {**checked, "moved_to": parsed.feed.new_feed_url, "moved_by": "itunes:new-feed-url"}
     if checked.get("moved_to") and checked.get("moved_to") != state.get("moved_to"):
         moved = moved or f"the feed moved to {checked['moved_to']} ({checked['moved_by']}); fetched there from now on"
-    parsed = ParsedFeed(parsed.feed, episodes, [*parsed.problems, *rekeyed, *([moved] if moved else [])])
+    # Before the catalog: a crash in between leaves an item marked that is still listed, never the reverse.
+    gone = removed_note(update_removed(paths, fk, previous, (ep.key for ep in episodes), now))
+    notes = [*rekeyed, *([moved] if moved else []), *([gone] if gone else [])]
+    parsed = ParsedFeed(parsed.feed, episodes, [*parsed.problems, *notes])
     write_bytes_atomic(paths.feed_body(fk), result.body)
     write_feed_catalog(paths, parsed.feed, parsed.episodes)
     _write_state(

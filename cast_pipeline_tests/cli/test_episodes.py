@@ -31,6 +31,12 @@ def _listed(*args: str) -> dict[str, dict]:
     return {row["title"]: row for row in json.loads(result.output)}
 
 
+def _search_keys(text: str, *args: str) -> set[str]:
+    result = runner.invoke(app, ["search", text, "--json", "--mode", "keyword", *args])
+    assert result.exit_code == 0, result.output
+    return {hit["episode_key"] for hit in json.loads(result.output)}
+
+
 @pytest.mark.slow
 def test_episodes_list_shows_status_source_and_removed_items(env: Path, http_server: LocalHTTPServer) -> None:
     url = serve_feed(http_server, "/feed.xml", "Show", ITEMS)
@@ -46,6 +52,7 @@ def test_episodes_list_shows_status_source_and_removed_items(env: Path, http_ser
     assert rows["Mute"]["reason"].startswith("audio failed in run")
     assert set(_listed("--status", "failed")) == {"Mute"}
     assert _listed("--feed", http_server.url("/other.xml")) == {}
+    keys = {title: row["key"] for title, row in rows.items()}
 
     # Every per-episode materialisation leads with the episode's title.
     instance = get_instance()
@@ -56,13 +63,20 @@ def test_episodes_list_shows_status_source_and_removed_items(env: Path, http_ser
             mat = record.asset_materialization
             assert mat is not None and next(iter(mat.metadata)) == "title", (asset, list(mat.metadata))
 
-    # The publisher drops an item: it stays on disk, listed as removed.
+    assert _search_keys("forno") == {keys["Pasta al forno"]}
+
+    # The publisher drops an item: it stays on disk, marked removed, hidden unless asked for.
     serve_feed(http_server, "/feed.xml", "Show", [ITEMS[0], ITEMS[2]], etag='"v2"')
     runner.invoke(app, ["run", "--feed", url])
-    rows = _listed()
+    assert "Pasta al forno" not in _listed()
+    rows = _listed("--include-removed")
     assert rows["Pasta al forno"]["status"] == "removed" and rows["Pasta al forno"]["source"] == "podcast2.0:vtt"
-    table = runner.invoke(app, ["episodes", "list"], terminal_width=250)
+    assert set(_listed("--status", "removed")) == {"Pasta al forno"}
+    table = runner.invoke(app, ["episodes", "list", "--include-removed"], terminal_width=250)
     assert table.exit_code == 0 and "3 episodes" in table.output and "removed" in table.output
+    assert "2 episodes" in runner.invoke(app, ["episodes", "list"], terminal_width=250).output
+    assert _search_keys("forno") == set()  # still in the index, filtered out
+    assert _search_keys("forno", "--include-removed") == {keys["Pasta al forno"]}
     bad = runner.invoke(app, ["episodes", "list", "--status", "lost"])
     assert bad.exit_code == 2 and "transcribed, awaiting_transcript, needs_audio" in bad.output
 
