@@ -64,7 +64,7 @@ AWAITING = "awaiting_transcript"
 )
 def publisher_transcript(context: dg.AssetExecutionContext, cast: CastResource):
     paths, settings = cast.paths(), cast.settings()
-    options = _feed_options(settings, context.log)
+    options = feed_options(settings, context.log)
     with make_client(settings) as client:
 
         def work(key: str) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def publisher_transcript(context: dg.AssetExecutionContext, cast: CastResource):
         yield from per_episode(context, work)
 
 
-def _feed_options(settings: Settings, log: Any) -> dict[str, FeedEntry]:
+def feed_options(settings: Settings, log: Any) -> dict[str, FeedEntry]:
     """Per-feed options of the feeds file by feed key (a broken file is logged; defaults apply)."""
     try:
         return {feed_key(e.url): e for e in read_feed_entries(settings.feeds_file)}

@@ -156,6 +156,35 @@ class PocketCastsProvider(TranscriptProvider):
             return ProviderResult(self.name, "none", reasons=[reason], details=details)
         return self._download(label, links[0][0], ctx, api, details)
 
+    def listed(self, episodes: list[Episode], ctx: ProviderContext) -> tuple[dict[str, str], str | None]:
+        """{episode key: transcript URL} for the episodes (of one feed) Pocket Casts now lists one for.
+
+        For the late look after speech (cast_pipeline.transcripts.late): it costs the show's episode
+        list, fetched at most once per CAST_POCKETCASTS_CACHE_SECONDS per feed (one request for all
+        its episodes), and downloads nothing; the run it leads to fetches the VTT. The second value is
+        why nothing could be looked at (switched off, no show, an error), else None.
+        """
+        if not episodes:
+            return {}, None
+        off = self._disabled(episodes[0], ctx)
+        if off is not None:
+            return {}, off
+        api = PocketCastsAPI(ctx.settings, ctx.paths, ctx.client)
+        try:
+            show = self._show(episodes[0], ctx, api)
+            if isinstance(show, str):
+                return {}, show
+            candidates = self._episodes(episodes[0].feed_key, show, ctx, api)
+        except PocketCastsError as exc:
+            return {}, exc.reason
+        found: dict[str, str] = {}
+        for episode in episodes:
+            match, _, _ = match_episode(episode, candidates)
+            links = sorted(match.transcripts, key=lambda ut: "vtt" not in ut[1].lower()) if match else []
+            if links:
+                found[episode.key] = links[0][0]
+        return found, None
+
     def _download(
         self, label: str, url: str, ctx: ProviderContext, api: PocketCastsAPI, details: dict[str, Any]
     ) -> ProviderResult:
