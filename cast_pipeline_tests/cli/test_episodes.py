@@ -56,8 +56,9 @@ def test_episodes_list_shows_status_source_and_removed_items(env: Path, http_ser
 
     # Every per-episode materialisation leads with the episode's title.
     instance = get_instance()
-    for asset in ("episode", "publisher_transcript", "audio", "transcript"):
-        records = instance.fetch_materializations(dg.AssetKey(asset), limit=10).records
+    assets = ("episode", "publisher_transcript", "audio", "local/speech_transcript", "local/speakers", "transcript")
+    for asset in (*assets, "embeddings"):
+        records = instance.fetch_materializations(dg.AssetKey.from_user_string(asset), limit=10).records
         assert records, asset
         for record in records:
             mat = record.asset_materialization
