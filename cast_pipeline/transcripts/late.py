@@ -14,6 +14,7 @@ speech result stays on disk as an alternative.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from cast_pipeline.feeds.registry import FeedEntry
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.transcripts.awaiting import load_await
 from cast_pipeline.transcripts.providers import ProviderContext, providers, ready_made
+from cast_pipeline.transcripts.providers.pocketcasts import EPISODES_FILE
 from cast_pipeline.transcripts.providers.pocketcasts import PROVIDER as POCKETCASTS
 
 LATE_LOOK_DAYS = 30.0  # after publication; an older episode has had its chance
@@ -48,16 +50,36 @@ def candidates(paths: DataPaths, episodes: Iterable[Episode], now: datetime | No
     return out
 
 
+def _list_age(paths: DataPaths, feed_key: str) -> float:
+    try:
+        return paths.feed_file(feed_key, EPISODES_FILE).stat().st_mtime
+    except OSError:
+        return 0.0  # never fetched: first
+
+
 def late_pocketcasts(
-    episodes: Iterable[Episode], ctx: ProviderContext, options: Mapping[str, FeedEntry] | None = None
+    episodes: Iterable[Episode],
+    ctx: ProviderContext,
+    options: Mapping[str, FeedEntry] | None = None,
+    budget_seconds: float | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """({episode key: transcript URL} now listed by Pocket Casts, {feed key: why it was not looked at})."""
+    """({episode key: transcript URL} now listed by Pocket Casts, {feed key: why it was not looked at}).
+
+    Feeds whose Pocket Casts list is oldest go first; with ``budget_seconds`` the look stops when the
+    time is up (Pocket Casts requests are spaced by CAST_POCKETCASTS_MIN_INTERVAL) and the feeds not
+    reached come first next time.
+    """
     by_feed: dict[str, list[Episode]] = defaultdict(list)
     for ep in episodes:
         by_feed[ep.feed_key].append(ep)
     found: dict[str, str] = {}
     skipped: dict[str, str] = {}
-    for fk, eps in by_feed.items():
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    for fk in sorted(by_feed, key=lambda fk: _list_age(ctx.paths, fk)):
+        if deadline is not None and time.monotonic() > deadline:
+            skipped[fk] = "not reached within this look's time budget; first next time"
+            continue
+        eps = by_feed[fk]
         feed_ctx = ProviderContext(ctx.settings, ctx.paths, ctx.client, (options or {}).get(fk))
         listed, why = POCKETCASTS.listed(eps, feed_ctx)
         found.update(listed)

@@ -39,6 +39,7 @@ from cast_pipeline.transcripts.providers import ProviderContext
 AWAITING_SENSOR = "awaiting_transcripts"
 AWAITING_STATUS = "awaiting_transcript"
 RECORDS_PER_TICK = 1000
+LATE_BUDGET_SECONDS = 20.0  # of the 60 s a sensor evaluation may take; the rest of the feeds next tick
 
 
 def _requests(ranges: list[list[str]], marker: int) -> list[dg.RunRequest]:
@@ -146,7 +147,7 @@ def _late_requests(
     options = feed_options(settings, context.log)
     with make_client(settings) as client:
         ctx = ProviderContext(settings, paths, client)
-        found, skipped = late_pocketcasts(candidates(paths, episodes), ctx, options)
+        found, skipped = late_pocketcasts(candidates(paths, episodes), ctx, options, LATE_BUDGET_SECONDS)
     for fk, why in skipped.items():
         context.log.debug(f"feed {fk}: no late Pocket Casts look ({why})")
     if found:
