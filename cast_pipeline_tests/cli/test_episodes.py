@@ -113,5 +113,6 @@ def test_run_leaves_a_fresh_episode_awaiting_and_says_so(env: Path, http_server:
     assert http_server.requests_to("/a/new.mp3") == []  # no audio download
     row = _listed()["Brand new"]
     assert row["status"] == "awaiting_transcript" and "next look" in row["reason"]
+    assert datetime.fromisoformat(row["next_check"]) > datetime.now(UTC)
     table = runner.invoke(app, ["episodes", "list", "--status", "awaiting_transcript"], terminal_width=250)
     assert "Brand new" in table.output and "awaiting_transcript" in table.output
