@@ -249,7 +249,66 @@ def tick_bench(feeds: int, per_feed: int) -> None:
                 f"tick, none due (warm cursor): {took:.2f} s = {took / baseline:.2f}x baseline; "
                 f"{len(server.requests) - before} requests; {idle.skip_reason}"
             )
+            late_look(instance, paths, keys, feeds, resources, idle.cursor, baseline)
     server.stop()
+
+
+def late_look(
+    instance: dg.DagsterInstance,
+    paths: DataPaths,
+    keys: list[str],
+    feeds: int,
+    resources: dict[str, CastResource],
+    cursor: str | None,
+    baseline: float,
+) -> None:
+    """The same episodes gone to speech instead: the tick's late Pocket Casts look (stand-in API)."""
+    from cast_pipeline.feeds.snapshot import load_episode
+    from cast_pipeline.transcripts.providers import ProviderContext, find_ready_made
+    from cast_pipeline_tests.transcripts.pocketcasts_standin import PCEpisode, PCShow, PocketCastsStandIn
+
+    now = datetime.now(UTC)
+    settings = load_settings(data_dir=str(paths.root))
+    shows: dict[str, PCShow] = {}
+    standin = PocketCastsStandIn().start()
+    for key in keys:  # asked once with Pocket Casts off, no window: gone to speech
+        ep = load_episode(paths, key)
+        find_ready_made(ep, ProviderContext(settings, paths))
+        save_await(paths, key, decide(ep, False, 0, now))
+        show = shows.get(ep.feed_title) or standin.add_show(PCShow(ep.feed_title, "", ep.feed_url, []))
+        shows[ep.feed_title] = show
+        show.episodes.append(PCEpisode(ep.title, ep.published.isoformat() if ep.published else ""))
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("publisher_transcript", partition=key, metadata={"status": "none"})
+        )
+    os.environ.update(
+        CAST_POCKETCASTS="on",
+        CAST_POCKETCASTS_API_URL=standin.base_url,
+        CAST_POCKETCASTS_MIN_INTERVAL="0",
+        CAST_POCKETCASTS_CACHE_SECONDS="0",
+    )
+    try:
+        for label, generate in (("first look (shows searched)", False), ("later look, one feed in ten has one", True)):
+            if generate:
+                for i, show in enumerate(shows.values()):
+                    if i % 10 == 0:
+                        show.episodes[0].vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nGenerated.\n"
+            before = len(standin.requests)
+            t = time.perf_counter()
+            tick = awaiting_transcripts(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+            took = time.perf_counter() - t
+            cursor = tick.cursor
+            lists = sum(1 for r in standin.requests[before:] if r.path.startswith("/mobile/show_notes/"))
+            print(
+                f"tick, late Pocket Casts look over {len(keys)} speech episodes, {label}: {took:.2f} s = "
+                f"{took / baseline:.2f}x baseline; {len(standin.requests) - before} Pocket Casts requests "
+                f"({lists} show lists for {feeds} feeds), {len(tick.run_requests)} run requests"
+            )
+    finally:
+        for name in ("CAST_POCKETCASTS_API_URL", "CAST_POCKETCASTS_MIN_INTERVAL", "CAST_POCKETCASTS_CACHE_SECONDS"):
+            os.environ.pop(name, None)
+        os.environ["CAST_POCKETCASTS"] = "off"
+        standin.stop()
 
 
 def main() -> None:
