@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from cast_pipeline.cli.main import app
 from cast_pipeline.instance import get_instance
+from cast_pipeline.paths import DataPaths
+from cast_pipeline.serve.library import Library
 from cast_pipeline_tests.defs.feedkit import Item, serve_feed
 from cast_pipeline_tests.httpserver import LocalHTTPServer
 
@@ -38,7 +40,9 @@ def _search_keys(text: str, *args: str) -> set[str]:
 
 
 @pytest.mark.slow
-def test_episodes_list_shows_status_source_and_removed_items(env: Path, http_server: LocalHTTPServer) -> None:
+def test_episodes_list_shows_status_source_and_removed_items(
+    env: Path, http_server: LocalHTTPServer, data_dir: Path
+) -> None:
     url = serve_feed(http_server, "/feed.xml", "Show", ITEMS)
     # Mute has no publisher transcript and its audio is a 404: the run reports the failure.
     assert runner.invoke(app, ["run", "--feed", url]).exit_code == 1
@@ -78,6 +82,10 @@ def test_episodes_list_shows_status_source_and_removed_items(env: Path, http_ser
     assert "2 episodes" in runner.invoke(app, ["episodes", "list"], terminal_width=250).output
     assert _search_keys("forno") == set()  # still in the index, filtered out
     assert _search_keys("forno", "--include-removed") == {keys["Pasta al forno"]}
+    library = Library(DataPaths(data_dir))  # the service's search path: the same filter, include_removed=1
+    assert not library.search("forno", mode="keyword")["results"]
+    found = library.search("forno", mode="keyword", include_removed="1")["results"]
+    assert {hit["episode_key"] for hit in found} == {keys["Pasta al forno"]}
     bad = runner.invoke(app, ["episodes", "list", "--status", "lost"])
     assert bad.exit_code == 2 and "transcribed, awaiting_transcript, needs_audio" in bad.output
 
