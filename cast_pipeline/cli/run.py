@@ -37,6 +37,7 @@ from cast_pipeline.settings import Settings, load_settings
 from cast_pipeline.transcripts.awaiting import awaiting_reason, due_keys
 from cast_pipeline.transcripts.late import late_keys
 from cast_pipeline.transcripts.providers import ProviderContext, ready_made
+from cast_pipeline.transcripts.providers.pocketcasts import switched_off as pocketcasts_off
 from cast_pipeline.transcripts.store import TRANSCRIPT_JSON
 
 console = Console(stderr=True)
@@ -130,6 +131,8 @@ def run(
 
 def _late_pocketcasts(paths: DataPaths, settings: Settings, scan: ScanResult) -> list[str]:
     """Episodes sent to speech that Pocket Casts now has a transcript for (cast_pipeline.transcripts.late)."""
+    if pocketcasts_off(settings):
+        return []  # switched off: no need to read every catalog
     episodes = [ep for s in scan.scans if s.refresh for ep in s.refresh.episodes]
     with make_client(settings) as client:
         return late_keys(paths, ProviderContext(settings, paths, client), episodes, feed_options(settings, log))

@@ -28,6 +28,7 @@ from typing import Any
 from cast_pipeline.feeds.catalog import CatalogError, read_feed
 from cast_pipeline.feeds.model import Episode, Feed
 from cast_pipeline.paths import write_text_atomic
+from cast_pipeline.settings import Settings
 from cast_pipeline.transcripts import TranscriptParseError, parse
 from cast_pipeline.transcripts.providers.base import ProviderContext, ProviderResult, TranscriptProvider
 from cast_pipeline.transcripts.providers.pocketcasts_api import (
@@ -45,6 +46,11 @@ TITLE_MIN = 0.85  # episode titles at least this similar (1.0 = same words)
 SHOW_TITLE_MIN = 0.6  # show titles, when the author matches too
 MAX_HOURS_APART = 24.0
 _OFF = {"off", "0", "false", "no"}
+
+
+def switched_off(settings: Settings) -> bool:
+    """CAST_POCKETCASTS=off (or 0, false, no)."""
+    return settings.pocketcasts.strip().lower() in _OFF
 
 
 def normalize(text: str) -> str:
@@ -125,7 +131,7 @@ class PocketCastsProvider(TranscriptProvider):
     priority = 20
 
     def _disabled(self, episode: Episode, ctx: ProviderContext) -> str | None:
-        if ctx.settings.pocketcasts.strip().lower() in _OFF:
+        if switched_off(ctx.settings):
             return "switched off (CAST_POCKETCASTS=off)"
         if ctx.feed_options is not None and ctx.feed_options.pocketcasts is False:
             return "switched off for this feed (pocketcasts: false in the feeds file)"
