@@ -33,11 +33,10 @@ from cast_pipeline.feeds.snapshot import load_episode
 from cast_pipeline.http import make_client
 from cast_pipeline.instance import get_instance
 from cast_pipeline.paths import DataPaths
-from cast_pipeline.settings import Settings, load_settings
+from cast_pipeline.settings import load_settings
 from cast_pipeline.transcripts.awaiting import awaiting_reason, due_keys
 from cast_pipeline.transcripts.late import late_keys
-from cast_pipeline.transcripts.providers import ProviderContext, ready_made
-from cast_pipeline.transcripts.providers.pocketcasts import switched_off as pocketcasts_off
+from cast_pipeline.transcripts.providers import ready_made
 from cast_pipeline.transcripts.store import TRANSCRIPT_JSON
 
 console = Console(stderr=True)
@@ -106,7 +105,10 @@ def run(
     todo += [
         k for k in late_transcripts(scan, paths, set(scan.new_keys), changed_only=False) if k not in todo
     ]  # publisher caught up
-    todo += [k for k in _late_pocketcasts(paths, settings, scan) if k not in todo]  # Pocket Casts caught up
+    scanned = (ep for s in scan.scans if s.refresh for ep in s.refresh.episodes)
+    todo += [
+        k for k in late_keys(paths, settings, scanned, feed_options(settings, log)) if k not in todo
+    ]  # Pocket Casts
     if limit:
         todo = todo[:limit]
     ranges = contiguous_ranges(instance.get_dynamic_partitions(EPISODES), set(todo), batch_size)
@@ -127,15 +129,6 @@ def run(
     print_summary(summary, paths)
     if summary.failures or summary.feed_errors:
         raise typer.Exit(1)
-
-
-def _late_pocketcasts(paths: DataPaths, settings: Settings, scan: ScanResult) -> list[str]:
-    """Episodes sent to speech that Pocket Casts now has a transcript for (cast_pipeline.transcripts.late)."""
-    if pocketcasts_off(settings):
-        return []  # switched off: no need to read every catalog
-    episodes = [ep for s in scan.scans if s.refresh for ep in s.refresh.episodes]
-    with make_client(settings) as client:
-        return late_keys(paths, ProviderContext(settings, paths, client), episodes, feed_options(settings, log))
 
 
 def _record_feeds(instance: dg.DagsterInstance, scan: ScanResult, summary: RunSummary) -> None:

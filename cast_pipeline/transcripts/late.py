@@ -21,10 +21,12 @@ from datetime import UTC, datetime, timedelta
 
 from cast_pipeline.feeds.model import Episode
 from cast_pipeline.feeds.registry import FeedEntry
+from cast_pipeline.http import make_client
 from cast_pipeline.paths import DataPaths
+from cast_pipeline.settings import Settings
 from cast_pipeline.transcripts.awaiting import load_await
 from cast_pipeline.transcripts.providers import ProviderContext, providers, ready_made
-from cast_pipeline.transcripts.providers.pocketcasts import EPISODES_FILE
+from cast_pipeline.transcripts.providers.pocketcasts import EPISODES_FILE, switched_off
 from cast_pipeline.transcripts.providers.pocketcasts import PROVIDER as POCKETCASTS
 
 LATE_LOOK_DAYS = 30.0  # after publication; an older episode has had its chance
@@ -95,10 +97,16 @@ def run_key(episode_key: str, url: str) -> str:
 
 def late_keys(
     paths: DataPaths,
-    ctx: ProviderContext,
+    settings: Settings,
     episodes: Iterable[Episode],
     options: Mapping[str, FeedEntry] | None = None,
 ) -> list[str]:
-    """Keys of the episodes to run again for a late Pocket Casts transcript (`cast-pipeline run`)."""
-    found, _ = late_pocketcasts(candidates(paths, episodes), ctx, options)
+    """Keys of the episodes to run again for a late Pocket Casts transcript (`cast-pipeline run`).
+
+    With CAST_POCKETCASTS off, ``episodes`` (possibly a lazy read of every catalog) is not read at all.
+    """
+    if switched_off(settings):
+        return []
+    with make_client(settings) as client:
+        found, _ = late_pocketcasts(candidates(paths, episodes), ProviderContext(settings, paths, client), options)
     return list(found)
