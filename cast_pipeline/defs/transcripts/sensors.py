@@ -99,7 +99,11 @@ def awaiting_transcripts(context: dg.SensorEvaluationContext, cast: CastResource
     due = sorted(key for key in awaiting if is_due(states[key]))
     late = {k: p for k, p in late.items() if p and young(datetime.fromisoformat(p)) and k not in awaiting}
     new_cursor = json.dumps({"after": after, "awaiting": sorted(awaiting), "late": late})
-    late_requests = _late_requests(context, cast, late) if late else []
+    try:
+        late_requests = _late_requests(context, cast, late) if late else []
+    except Exception as exc:  # the late look must never cost the awaiting episodes their re-check
+        context.log.warning(f"late Pocket Casts look failed ({type(exc).__name__}: {exc}); trying again next tick")
+        late_requests = []
     if not due and not late_requests:
         return dg.SensorResult(
             skip_reason=f"{len(awaiting)} episodes awaiting a transcript, none due; {len(late)} looked up late "
