@@ -21,6 +21,7 @@ from cast_pipeline.transcripts.status import STATUSES, episode_rows
 
 app = typer.Typer(help="List episodes and where they stand.", no_args_is_help=True)
 console = Console()
+AWAITING = "awaiting_transcript"  # shown with its reason: since when, until when, next check
 STATUS_HELP = "Only these statuses: " + ", ".join(STATUSES)
 
 
@@ -91,8 +92,11 @@ def list_episodes(
     feed: list[str] = typer.Option([], "--feed", help="Only episodes of these feeds (URL as listed by `feeds list`)."),
     status: list[str] = typer.Option([], "--status", help=STATUS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    include_removed: bool = typer.Option(
+        False, "--include-removed", help="Also episodes that left their feed (hidden unless --status removed)."
+    ),
 ) -> None:
-    """Episodes, newest first: title, date, status, transcript source and key."""
+    """Episodes, newest first: title, date, status (with its reason and next check), source and key."""
     unknown = sorted(set(status) - set(STATUSES))
     if unknown:
         typer.echo(f"unknown status {', '.join(unknown)}; choose from {', '.join(STATUSES)}", err=True)
@@ -104,11 +108,13 @@ def list_episodes(
     rows = episode_rows(paths, feed_urls=feeds, failures=episode_failures(get_instance()))
     if status:
         rows = [r for r in rows if r.status in status]
+    elif not include_removed:
+        rows = [r for r in rows if r.status != "removed"]
     if as_json:
         print(json.dumps([r.to_dict() for r in rows], indent=1, ensure_ascii=False))
         return
     table = Table("title", "published", "status", "source", "key", title=f"{len(rows)} episodes")
     for r in rows:
-        detail = f"{r.status}\n{r.reason}" if r.reason and r.status in ("failed",) else r.status
+        detail = f"{r.status}\n{r.reason}" if r.reason and r.status in ("failed", AWAITING) else r.status
         table.add_row(r.title, (r.published or "")[:10], detail, r.source, r.key)
     console.print(table)

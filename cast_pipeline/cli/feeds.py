@@ -18,6 +18,7 @@ from cast_pipeline.defs.feeds.partitions import FEEDS
 from cast_pipeline.defs.feeds.sensors import feeds_from_file
 from cast_pipeline.feeds.apple import resolve_feed_url
 from cast_pipeline.feeds.check import check_feed
+from cast_pipeline.feeds.identity import same_show
 from cast_pipeline.feeds.parse import FeedError
 from cast_pipeline.feeds.registry import normalize_feed_input, remove_from_feeds_file
 from cast_pipeline.http import make_client
@@ -78,6 +79,12 @@ def add(
             )
             for problem in found.problems[:5]:
                 console.print(f"  [yellow]warning[/yellow]: {problem}")
+            original = same_show(DataPaths(settings.data_dir), found.podcast_guid, feed_key(url))
+            if original is not None:
+                console.print(
+                    f"  same show as {original.url} (podcast:guid {found.podcast_guid}): that feed will be fetched "
+                    "from this URL and keep its episodes; none are added twice"
+                )
         instance.add_dynamic_partitions(FEEDS, [url])
         known.add(url)
         added.append(url)

@@ -7,6 +7,7 @@ same Dagster instance, so the runs show up in `dagster dev` afterwards. Ends wit
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from cast_pipeline.defs.feeds.partitions import EPISODES, EPISODES_PER_RUN, FEED
 from cast_pipeline.defs.feeds.sensors import late_transcripts, registered_feeds
 from cast_pipeline.defs.jobs import EPISODES_JOB
 from cast_pipeline.defs.recovery.runs import run_process_tags
+from cast_pipeline.defs.transcripts.assets import feed_options
 from cast_pipeline.feeds.discovery import ScanResult, contiguous_ranges, scan_feeds
 from cast_pipeline.feeds.snapshot import load_episode
 from cast_pipeline.http import make_client
@@ -34,10 +36,12 @@ from cast_pipeline.instance import get_instance
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.settings import load_settings
 from cast_pipeline.transcripts.awaiting import awaiting_reason, due_keys
+from cast_pipeline.transcripts.late import late_keys
 from cast_pipeline.transcripts.providers import ready_made
 from cast_pipeline.transcripts.store import TRANSCRIPT_JSON
 
 console = Console(stderr=True)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,6 +106,10 @@ def run(
     todo += [
         k for k in late_transcripts(scan, paths, set(scan.new_keys), changed_only=False) if k not in todo
     ]  # publisher caught up
+    scanned = (ep for s in scan.scans if s.refresh for ep in s.refresh.episodes)
+    todo += [
+        k for k in late_keys(paths, settings, scanned, feed_options(settings, log)) if k not in todo
+    ]  # Pocket Casts
     if limit:
         todo = todo[:limit]
     ranges = contiguous_ranges(instance.get_dynamic_partitions(EPISODES), set(todo), batch_size)

@@ -41,9 +41,12 @@ def search_command(
     since: str | None = typer.Option(None, "--since", help="Only episodes published on or after YYYY-MM-DD."),
     limit: int = typer.Option(10, "--limit", "-n", min=1, help="At most this many results."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as a JSON array (one object per hit)."),
+    include_removed: bool = typer.Option(
+        False, "--include-removed", help="Also episodes that left their feed (hidden by default)."
+    ),
 ) -> None:
     """Search every indexed transcript: episode title/description matches first, then phrases."""
-    if _search_service(query, mode.value, feed, since, limit, as_json):
+    if not include_removed and _search_service(query, mode.value, feed, since, limit, as_json):
         return
     from cast_pipeline.cli.coldstart import skip_lance_rest_client
 
@@ -53,7 +56,9 @@ def search_command(
 
     paths = DataPaths(load_settings().data_dir)
     try:
-        hits = search(query, mode=mode.value, feed=feed, since=since, limit=limit, paths=paths)
+        hits = search(
+            query, mode=mode.value, feed=feed, since=since, limit=limit, paths=paths, include_removed=include_removed
+        )
     except IndexNotBuiltError as exc:
         typer.echo(f"cannot search: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -30,6 +30,7 @@ class FeedCheck:
     episodes: int
     with_transcripts: int  # episodes with at least one <podcast:transcript> link
     problems: list[str] = field(default_factory=list)
+    podcast_guid: str | None = None  # <podcast:guid>: the same show under another URL declares the same one
 
 
 def _fetch_reason(url: str, exc: FetchError) -> str:
@@ -47,4 +48,12 @@ def check_feed(url: str, settings: Settings, client: httpx.Client | None = None)
         raise FeedError(url, _fetch_reason(url, exc)) from None
     parsed = parse_feed(result.body, url, base_url=result.final_url)
     with_transcripts = sum(1 for ep in parsed.episodes if ep.transcripts)
-    return FeedCheck(url, result.final_url, parsed.feed.title, len(parsed.episodes), with_transcripts, parsed.problems)
+    return FeedCheck(
+        url,
+        result.final_url,
+        parsed.feed.title,
+        len(parsed.episodes),
+        with_transcripts,
+        parsed.problems,
+        parsed.feed.podcast_guid,
+    )

@@ -6,6 +6,11 @@ each such item would become a second episode: a second download, a second transc
 in search. On each refresh, an item whose key is new is matched against the items that vanished from
 the feed in the same refresh: same enclosure URL first, else same title and publication day. A match
 keeps the vanished item's key (its transcripts, its partition) and says so in the feed's problems.
+
+A feed registered under a second URL is the same show when it declares the same ``<podcast:guid>``
+as a feed we already have (the publisher moved hosts and the user added the new address):
+:func:`same_show` finds the first one, whose record then follows the new URL, so its episodes keep
+their keys instead of coming back as duplicates (see cast_pipeline.feeds.refresh).
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
-from cast_pipeline.feeds.model import Episode
+from cast_pipeline.feeds.catalog import CatalogError, read_feed
+from cast_pipeline.feeds.model import Episode, Feed
+from cast_pipeline.paths import DataPaths
 
 
 def _title(text: str) -> str:
@@ -52,3 +60,24 @@ def keep_keys(previous: Sequence[Episode], parsed: Sequence[Episode]) -> tuple[l
         )
         out.append(replace(ep, key=match.key))
     return out, notes
+
+
+def same_show(paths: DataPaths, podcast_guid: str | None, feed_key: str) -> Feed | None:
+    """Another feed in the catalog that declares the same ``<podcast:guid>``, None when there is none.
+
+    Read from each catalog's feed record (schema metadata only); asked once, on a feed's first fetch.
+    """
+    wanted = (podcast_guid or "").strip().lower()
+    if not wanted:
+        return None
+    for path in sorted((paths.catalog_dir / "episodes").glob("*.parquet")):
+        other = Path(path).stem
+        if other == feed_key:
+            continue
+        try:
+            feed = read_feed(paths, other)
+        except (CatalogError, OSError, ValueError):
+            continue
+        if (feed.podcast_guid or "").strip().lower() == wanted:
+            return feed
+    return None

@@ -25,9 +25,10 @@ from typing import Any
 import httpx
 
 from cast_pipeline.feeds.catalog import CatalogError, read_feed_episodes, read_feed_keys, write_feed_catalog
-from cast_pipeline.feeds.identity import keep_keys
+from cast_pipeline.feeds.identity import keep_keys, same_show
 from cast_pipeline.feeds.model import Episode, Feed, oldest_first
 from cast_pipeline.feeds.parse import FeedError, ParsedFeed, parse_feed
+from cast_pipeline.feeds.removed import removed_note, update_removed
 from cast_pipeline.http import FetchError, FetchResult, fetch
 from cast_pipeline.keys import InvalidKeyError, feed_key
 from cast_pipeline.paths import DataPaths, write_bytes_atomic, write_text_atomic
@@ -124,6 +125,9 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
         raise FeedError(url, f"not a usable feed URL ({exc}); fix it in the feeds file") from None
     now = datetime.now(UTC)
     state = read_fetch_state(paths, fk)
+    if state.get("same_show_as"):  # fetched as the feed it is a new address of: nothing of its own
+        note = f"same show as {state['same_show_as']} (podcast:guid); that feed is fetched from here"
+        return FeedRefresh(fk, url, True, None, [], paths, [note], now, parsed=[])
     have_copy = paths.feed_body(fk).exists() and paths.episodes_catalog(fk).exists()
     source = state.get("moved_to") or url  # a feed that moved is fetched where it is now (keys stay)
     try:
@@ -154,6 +158,9 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
         parsed = parse_feed(result.body, url, base_url=result.final_url)
     except FeedError as exc:
         raise _fail(paths, fk, state, url, exc.reason, now) from exc
+    original = None if have_copy else same_show(paths, parsed.feed.podcast_guid, fk)
+    if original is not None:
+        return _same_show(paths, fk, url, original, parsed, checked, now)
     previous = _previous_episodes(paths, fk) if have_copy else []
     episodes, rekeyed = keep_keys(previous, parsed.episodes)  # re-issued items keep their keys
     moved = moved_note(parsed.feed.new_feed_url, source, url)
@@ -161,7 +168,10 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
         checked = {**checked, "moved_to": parsed.feed.new_feed_url, "moved_by": "itunes:new-feed-url"}
     if checked.get("moved_to") and checked.get("moved_to") != state.get("moved_to"):
         moved = moved or f"the feed moved to {checked['moved_to']} ({checked['moved_by']}); fetched there from now on"
-    parsed = ParsedFeed(parsed.feed, episodes, [*parsed.problems, *rekeyed, *([moved] if moved else [])])
+    # Before the catalog: a crash in between leaves an item marked that is still listed, never the reverse.
+    gone = removed_note(update_removed(paths, fk, previous, (ep.key for ep in episodes), now))
+    notes = [*rekeyed, *([moved] if moved else []), *([gone] if gone else [])]
+    parsed = ParsedFeed(parsed.feed, episodes, [*parsed.problems, *notes])
     write_bytes_atomic(paths.feed_body(fk), result.body)
     write_feed_catalog(paths, parsed.feed, parsed.episodes)
     _write_state(
@@ -182,3 +192,22 @@ def refresh_feed(url: str, paths: DataPaths, settings: Settings, client: httpx.C
     )
     keys = oldest_first((ep.key, ep.published) for ep in parsed.episodes)
     return FeedRefresh(fk, url, False, parsed.feed, keys, paths, parsed.problems, now, parsed=parsed.episodes)
+
+
+def _same_show(
+    paths: DataPaths, fk: str, url: str, original: Feed, parsed: ParsedFeed, checked: dict[str, Any], now: datetime
+) -> FeedRefresh:
+    """``url`` is a new address of ``original`` (same ``<podcast:guid>``): the original follows it.
+
+    The original feed is fetched from ``url`` from now on and its episodes keep their keys; this
+    feed gets no episodes of its own (they would be duplicates) and is not fetched again.
+    """
+    how = f"podcast:guid {parsed.feed.podcast_guid} seen at {url}"
+    old_state = read_fetch_state(paths, original.key)
+    _write_state(paths, original.key, {**old_state, "moved_to": url, "moved_by": how, "sha256": None})
+    _write_state(paths, fk, {**checked, "same_show_as": original.url, "podcast_guid": parsed.feed.podcast_guid})
+    note = (
+        f"same show as {original.url} ({how}): that feed is fetched from here now and keeps its episode keys; "
+        f"no episodes are added under this URL"
+    )
+    return FeedRefresh(fk, url, False, parsed.feed, [], paths, [*parsed.problems, note], now, parsed=[])

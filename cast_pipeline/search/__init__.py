@@ -98,6 +98,7 @@ def search(
     limit: int = 10,
     data_dir: str | Path | None = None,
     paths: DataPaths | None = None,
+    include_removed: bool = False,
 ) -> pd.DataFrame:
     """Search every indexed transcript; one row per result, best first, at most ``limit`` rows.
 
@@ -105,9 +106,12 @@ def search(
     index's embedding model) or ``hybrid`` (both, reciprocal rank fusion). ``"quoted phrases"`` must
     occur verbatim. ``feed`` (key, title or URL) and ``since`` (date) filter before ranking. Episodes
     whose title or description match come first (``result_type == "episode"``), then transcript
-    segments, at most 3 per episode. Columns: :data:`RESULT_COLUMNS`. Raises
+    segments, at most 3 per episode. Episodes that left their feed are left out unless
+    ``include_removed``. Columns: :data:`RESULT_COLUMNS`. Raises
     :class:`IndexNotBuiltError` when the pipeline has not built an index yet.
     """
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
-    return open_index(paths, data_dir=data_dir).search(query, mode=mode, feed=feed, since=since, limit=limit)
+    return open_index(paths, data_dir=data_dir).search(
+        query, mode=mode, feed=feed, since=since, limit=limit, include_removed=include_removed
+    )

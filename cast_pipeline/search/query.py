@@ -23,6 +23,7 @@ import pandas as pd
 from lancedb.query import BooleanQuery, FullTextQuery, MatchQuery, MultiMatchQuery, Occur, PhraseQuery
 from lancedb.table import Table
 
+from cast_pipeline.feeds.removed import removed_keys
 from cast_pipeline.keys import feed_key as feed_key_of_url
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import store
@@ -135,10 +136,20 @@ class SearchIndex:
         return keys
 
     def where(
-        self, feed: str | None, since: date | datetime | str | None, until: date | datetime | str | None = None
+        self,
+        feed: str | None,
+        since: date | datetime | str | None,
+        until: date | datetime | str | None = None,
+        include_removed: bool = False,
     ) -> str | None:
-        """The SQL pre-filter for ``feed``, ``since`` and ``until`` (None: no filter)."""
+        """The SQL pre-filter for ``feed``, ``since``, ``until`` and removed episodes (None: no filter).
+
+        Episodes that left their feed (cast_pipeline.feeds.removed) stay in the index and are filtered
+        out here unless ``include_removed``: a feed refresh hides them at once, no index rebuild needed.
+        """
         parts = []
+        if not include_removed and (gone := removed_keys(self.paths)):
+            parts.append("episode_key NOT IN (" + ", ".join(map(_sql_str, sorted(gone))) + ")")
         if feed:
             parts.append("feed_key IN (" + ", ".join(map(_sql_str, self.resolve_feeds(feed))) + ")")
         for sql in (_since_filter(since), _until_filter(until)):
@@ -197,12 +208,13 @@ class SearchIndex:
         until: date | datetime | str | None = None,
         max_per_episode: int = MAX_PER_EPISODE,
         min_similarity: float = MIN_SIMILARITY,
+        include_removed: bool = False,
     ) -> pd.DataFrame:
         """See :func:`cast_pipeline.search.search`."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         parsed = parse_query(query)
-        where = self.where(feed, since, until)
+        where = self.where(feed, since, until, include_removed)
         k = overfetch(limit)
         episodes: list[Hit] = []
         keyword: list[Hit] = []

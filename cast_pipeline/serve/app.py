@@ -116,6 +116,7 @@ def api_routes(library: Library) -> list[Route]:
             page = await run(
                 library.search, q.get("q"), mode=q.get("mode") or "hybrid", feed=q.get("feed"),
                 since=q.get("since"), until=q.get("until"), limit=q.get("limit"), offset=q.get("offset"),
+                include_removed=q.get("include_removed"),
             )  # fmt: skip
         except LibraryError as exc:
             return _error(exc)

@@ -298,6 +298,7 @@ class Library:
         until: str | None = None,
         limit: Any = 10,
         offset: Any = 0,
+        include_removed: Any = None,
     ) -> dict[str, Any]:
         """One page of results (see :func:`cast_pipeline.search.search`), JSON-ready."""
         query = (query or "").strip()
@@ -311,10 +312,12 @@ class Library:
         offset_n = _int("offset", offset, 0, 0, MAX_OFFSET)
         since, until = _date("since", since), _date("until", until)
         index = self.index()
+        removed = str(include_removed or "").lower() in ("1", "true", "yes")
         try:
             frame = index.search(
-                query, mode=mode, feed=feed or None, since=since, until=until, limit=offset_n + limit_n
-            )
+                query, mode=mode, feed=feed or None, since=since, until=until, limit=offset_n + limit_n,
+                include_removed=removed,
+            )  # fmt: skip
         except ValueError as exc:  # empty after parsing, unknown feed: the caller's input
             raise BadRequest(str(exc)) from None
         except Exception as exc:  # a corrupt or half-deleted index: the service stays up and says why

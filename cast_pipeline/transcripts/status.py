@@ -41,6 +41,7 @@ class EpisodeRow:
     status: str
     source: str  # the transcript's source when transcribed, else ""
     reason: str = ""
+    next_check: str = ""  # ISO (UTC), when an awaiting episode is looked at again
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,7 +98,7 @@ def episode_rows(
         title, feed_title, published = catalog.get(key) or (snap.get("title"), snap.get("feed_title"), None)
         date = published.isoformat() if published else snap.get("published")
         transcript = paths.episode_file(key, TRANSCRIPT_JSON)
-        source, reason = "", ""
+        source, reason, next_check = "", "", ""
         if key not in catalog:
             status, reason = "removed", "no longer in its feed"
         elif key in failures:
@@ -105,14 +106,14 @@ def episode_rows(
         elif transcript.exists():
             status, source = "transcribed", str(_head_meta(transcript).get("source") or "")
         elif (waiting := load_await(paths, key)) is not None and waiting.awaiting:
-            status, reason = "awaiting_transcript", waiting.reason
+            status, reason, next_check = "awaiting_transcript", waiting.reason, waiting.next_check or ""
         elif _ready_made_asked(paths, key):
             status, reason = "needs_audio", "no ready-made transcript"
         else:
             status = "pending"
         if status == "removed" and transcript.exists():
             source = str(_head_meta(transcript).get("source") or "")
-        rows.append(EpisodeRow(key, title or "", feed_title or "", date, status, source, reason))
+        rows.append(EpisodeRow(key, title or "", feed_title or "", date, status, source, reason, next_check))
     return sorted(rows, key=lambda r: (r.published or "", r.key), reverse=True)
 
 

@@ -89,3 +89,19 @@ def test_a_local_feed_file_is_checked_too(env: Path) -> None:
     )
     result = runner.invoke(app, ["feeds", "add", "show.xml"], terminal_width=300)
     assert result.exit_code == 0 and "Local: 1 episode, 0 with a publisher transcript" in result.output
+
+
+def test_adding_a_known_show_under_its_new_url_says_so(env: Path, http_server: LocalHTTPServer, data_dir: Path) -> None:
+    from cast_pipeline.feeds.refresh import refresh_feed
+    from cast_pipeline.paths import DataPaths
+    from cast_pipeline.settings import load_settings
+
+    data = Path(__file__).parents[1] / "feeds" / "data"
+    old = http_server.add("/old.xml", (data / "same-show-old.xml").read_bytes(), "application/rss+xml")
+    new = http_server.add("/new.xml", (data / "same-show-new.xml").read_bytes(), "application/rss+xml")
+    assert runner.invoke(app, ["feeds", "add", old]).exit_code == 0
+    refresh_feed(old, DataPaths(data_dir), load_settings())  # as the sensor's next tick does
+    result = runner.invoke(app, ["feeds", "add", new], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert f"same show as {old} (podcast:guid 917393e3-1b1e-5cef-ace4-edaa54e1f810)" in said

@@ -129,3 +129,17 @@ def test_wait_then_the_late_transcript_or_audio_at_the_windows_end(
         assert "within 1 days (3 looks): going to audio" in meta("publisher_transcript", "Quiet")["awaiting"]
         assert meta("audio", "Quiet")["status"] == "downloaded"
         assert "0 episodes awaiting" in str(_tick(instance, data_dir, third.cursor).skip_reason)
+
+
+def test_a_feed_can_opt_out_of_waiting_in_the_feeds_file(
+    http_server: LocalHTTPServer, data_dir: Path, tmp_path: Path
+) -> None:
+    url = _feed(http_server, [("Fresh", datetime.now(UTC) - timedelta(hours=2), False)], '"v1"')
+    (tmp_path / "feeds.yaml").write_text(f"feeds:\n  - url: {url}\n    await_transcript_days: 0\n")
+    with dg.instance_for_test() as instance:
+        keys = register_feed(defs, instance, url, data_dir)
+        selection = [dg.AssetKey("episode"), dg.AssetKey("publisher_transcript")]
+        assert run_range(defs, EPISODES_JOB, instance, list(keys.values()), asset_selection=selection).success
+        meta = latest_metadata(instance, "publisher_transcript", keys["Fresh"])
+        assert meta is not None and meta["status"] == "none" and meta["needs_audio"] is True
+        assert "the awaiting window is 0 days: straight to audio" in meta["awaiting"]

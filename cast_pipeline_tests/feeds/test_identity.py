@@ -98,3 +98,37 @@ def test_a_permanent_redirect_moves_the_feed_a_temporary_one_does_not(
     assert len(http_server.requests_to("/old.xml")) == (1 if moves else 2)
     assert any("the feed moved to" in p for p in first.problems) == moves
     assert read_fetch_state(paths, feed_key(old)).get("moved_to") == (http_server.url("/new.xml") if moves else None)
+
+
+def test_the_same_podcast_guid_at_a_new_url_moves_the_old_feed_and_adds_no_duplicates(
+    http_server: LocalHTTPServer, paths: DataPaths
+) -> None:
+    settings = load_settings()
+    old = _serve(http_server, "/old.xml", "same-show-old.xml", '"o"')
+    new = _serve(http_server, "/new.xml", "same-show-new.xml", '"n"')
+    first = refresh_feed(old, paths, settings)
+    assert len(first.keys) == 1
+
+    # The user adds the show's new address; it declares the same <podcast:guid>.
+    added = refresh_feed(new, paths, settings)
+    assert added.keys == [] and added.episodes == []  # no duplicates under the new URL
+    assert f"same show as {old} (podcast:guid 917393e3-1b1e-5cef-ace4-edaa54e1f810" in added.problems[-1]
+    assert read_fetch_state(paths, feed_key(old))["moved_to"] == new
+
+    moved = refresh_feed(old, paths, settings)  # the old feed record follows the new URL
+    assert first.keys[0] in moved.keys and len(moved.keys) == 2  # episode 1 kept its key; episode 2 is new
+    assert all(k.startswith(feed_key(old) + "--") for k in moved.keys)
+    assert [r.path for r in http_server.requests] == ["/old.xml", "/new.xml", "/new.xml"]
+
+    again = refresh_feed(new, paths, settings)  # the new address is not fetched a second time
+    assert again.keys == [] and len(http_server.requests) == 3 and "same show as" in again.problems[0]
+
+
+def test_a_different_podcast_guid_is_a_different_show(http_server: LocalHTTPServer, paths: DataPaths) -> None:
+    settings = load_settings()
+    old = _serve(http_server, "/old.xml", "same-show-old.xml", '"o"')
+    other = (DATA / "same-show-new.xml").read_text(encoding="utf-8").replace("917393e3", "00000000")
+    new = http_server.add("/new.xml", other, "application/rss+xml", etag='"n"')
+    refresh_feed(old, paths, settings)
+    assert len(refresh_feed(new, paths, settings).keys) == 2
+    assert "moved_to" not in read_fetch_state(paths, feed_key(old))

@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 
 from cast_pipeline import definitions
+from cast_pipeline.defs.feeds.partitions import EPISODES, FIND_BY_TITLE
 from cast_pipeline.defs.speakers.keys import speakers_key
 from cast_pipeline.defs.speech.assets import build_speech_asset
 from cast_pipeline.defs.speech.keys import GPU, MAC, speech_key
@@ -106,3 +107,16 @@ def test_location_speech_models_follow_the_host_environment(monkeypatch: pytest.
     # The model is the speech asset's code version: a new model marks old partitions as changed.
     asset = build_speech_asset(GPU, parakeet)
     assert asset.code_versions_by_key[speech_key(GPU)] == "parakeet:nvidia/parakeet-tdt-0.6b-v3"
+
+
+def test_every_episode_asset_says_how_to_find_an_episode_by_title() -> None:
+    checked = set()
+    for defs in [definitions.defs, *LOCATIONS.values()]:
+        graph = defs.resolve_asset_graph()
+        for key in graph.materializable_asset_keys:
+            node = graph.get(key)
+            partitions = node.partitions_def
+            if isinstance(partitions, dg.DynamicPartitionsDefinition) and partitions.name == EPISODES:
+                assert (node.description or "").endswith(FIND_BY_TITLE), key.to_user_string()
+                checked.add(key.to_user_string())
+    assert {"episode", "audio", "local/speech_transcript", "gpu/speech_transcript", "embeddings"} <= checked

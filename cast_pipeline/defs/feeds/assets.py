@@ -10,7 +10,12 @@ from typing import Any
 import dagster as dg
 
 from cast_pipeline.defs.batching import per_episode
-from cast_pipeline.defs.feeds.partitions import episode_backfill_policy, episodes_partitions, feeds_partitions
+from cast_pipeline.defs.feeds.partitions import (
+    FIND_BY_TITLE,
+    episode_backfill_policy,
+    episodes_partitions,
+    feeds_partitions,
+)
 from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.feeds.catalog import read_feed_episodes
 from cast_pipeline.feeds.model import Episode
@@ -72,9 +77,7 @@ def _episode_metadata(ep: Episode) -> dict[str, Any]:
     owners=OWNERS,
     tags={"domain": "feeds"},
     description="One episode's metadata (title, dates, enclosure, <podcast:transcript> links), taken from "
-    "its feed's catalog. Partition key: feed key + '--' + GUID slug + hash (see cast_pipeline.keys). "
-    "To find an episode by title: every episode asset's metadata starts with it; `cast-pipeline episodes "
-    "list` and `cast-pipeline transcript show --title TEXT`.",
+    "its feed's catalog. Partition key: feed key + '--' + GUID slug + hash (see cast_pipeline.keys)." + FIND_BY_TITLE,
 )
 def episode(context: dg.AssetExecutionContext, cast: CastResource):
     paths = cast.paths()

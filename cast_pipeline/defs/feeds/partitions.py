@@ -20,3 +20,9 @@ episodes_partitions = dg.DynamicPartitionsDefinition(name=EPISODES)
 # and a model load, small enough that one bad batch does not hold back many episodes.
 EPISODES_PER_RUN = 25
 episode_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=EPISODES_PER_RUN)
+
+# Ends the description of every episode-partitioned asset: partition keys are hashes, users know titles.
+FIND_BY_TITLE = (
+    " Find an episode by title: every partition's metadata starts with its title; `cast-pipeline episodes list` "
+    "shows title, status and key, `cast-pipeline transcript show --title TEXT` opens one."
+)

@@ -24,7 +24,7 @@ import dagster as dg
 
 from cast_pipeline.defs.batching import per_episode
 from cast_pipeline.defs.feeds.assets import OWNERS
-from cast_pipeline.defs.feeds.partitions import episode_backfill_policy, episodes_partitions
+from cast_pipeline.defs.feeds.partitions import FIND_BY_TITLE, episode_backfill_policy, episodes_partitions
 from cast_pipeline.defs.search.resources import EmbeddingModel, describe_model
 from cast_pipeline.defs.speech.keys import TRANSCRIPT_KEY
 from cast_pipeline.defs.storage.resources import CastResource
@@ -75,7 +75,7 @@ def build_embeddings_asset(model: EmbeddingModel) -> dg.AssetsDefinition:
         description="One vector per merged transcript phrase (sentence-transformers, CAST_EMBEDDING_MODEL; "
         "phrases longer than the model's window are embedded in chunks and pooled) -> embeddings.parquet. "
         "Episodes without a transcript yet: status no_transcript, nothing written. Already embedded with "
-        "the same model and text: status unchanged, nothing rewritten.",
+        "the same model and text: status unchanged, nothing rewritten." + FIND_BY_TITLE,
     )
     def embeddings(context: dg.AssetExecutionContext, cast: CastResource, embedding_model: EmbeddingModel):
         paths = cast.paths()

@@ -15,7 +15,7 @@ import dagster as dg
 
 from cast_pipeline.defs.batching import per_episode
 from cast_pipeline.defs.feeds.assets import OWNERS
-from cast_pipeline.defs.feeds.partitions import episode_backfill_policy, episodes_partitions
+from cast_pipeline.defs.feeds.partitions import FIND_BY_TITLE, episode_backfill_policy, episodes_partitions
 from cast_pipeline.defs.speakers.keys import speakers_key
 from cast_pipeline.defs.speech.keys import speech_key
 from cast_pipeline.defs.storage.resources import CastResource
@@ -70,7 +70,7 @@ def build_speakers_asset(prefix: str) -> dg.AssetsDefinition:
         f"{version} (the code version; CAST_DIARIZATION, off to disable). Writes {out_name}: turns labelled "
         "Speaker 1, Speaker 2... by first appearance, tied to the speech result they were made for. Episodes "
         "with a ready-made transcript (or awaiting one) are not_needed. Re-run it alone to re-diarize without "
-        "re-transcribing.",
+        "re-transcribing." + FIND_BY_TITLE,
     )
     def speakers(context: dg.AssetExecutionContext, cast: CastResource):
         paths, settings = cast.paths(), cast.settings()

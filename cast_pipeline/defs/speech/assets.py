@@ -23,7 +23,7 @@ import dagster as dg
 
 from cast_pipeline.defs.batching import per_episode
 from cast_pipeline.defs.feeds.assets import OWNERS
-from cast_pipeline.defs.feeds.partitions import episode_backfill_policy, episodes_partitions
+from cast_pipeline.defs.feeds.partitions import FIND_BY_TITLE, episode_backfill_policy, episodes_partitions
 from cast_pipeline.defs.speech.episode_audio import episode_audio_path, fingerprint
 from cast_pipeline.defs.speech.keys import AUDIO_KEY, speech_key
 from cast_pipeline.defs.speech.prefetch import AudioPrefetch
@@ -59,7 +59,7 @@ PREVIEW_CHARS = 600
     description="The episode's audio (its RSS enclosure), downloaded only when the publisher offers no "
     "usable transcript; otherwise status not_needed and nothing is fetched. Stored as audio.<ext> (format "
     "from the magic bytes, HTML pages rejected) with audio.json; a complete download of the same URL is "
-    "reused. Local file enclosures are accepted only from feeds that are local files.",
+    "reused. Local file enclosures are accepted only from feeds that are local files." + FIND_BY_TITLE,
 )
 def audio(context: dg.AssetExecutionContext, cast: CastResource):
     paths, settings = cast.paths(), cast.settings()
@@ -228,7 +228,7 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
         "realtime factor, host and pid. Episodes with a publisher transcript are recorded as not_needed "
         "without loading the model. Re-transcribing episodes made with an older model is one backfill: "
         "set CAST_SPEECH_MODEL, reload the location, then Materialize -> the changed partitions -> Launch "
-        "backfill; `transcript` follows through the transcript_sources sensor.",
+        "backfill; `transcript` follows through the transcript_sources sensor." + FIND_BY_TITLE,
     )
     def speech_transcript(context: dg.AssetExecutionContext, cast: CastResource, speech_model: SpeechModel):
         paths = cast.paths()

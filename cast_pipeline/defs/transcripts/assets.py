@@ -21,7 +21,7 @@ import dagster as dg
 
 from cast_pipeline.defs.batching import per_episode
 from cast_pipeline.defs.feeds.assets import OWNERS, episode
-from cast_pipeline.defs.feeds.partitions import episode_backfill_policy, episodes_partitions
+from cast_pipeline.defs.feeds.partitions import FIND_BY_TITLE, episode_backfill_policy, episodes_partitions
 from cast_pipeline.defs.speakers.keys import speakers_key
 from cast_pipeline.defs.speech.keys import LOCAL, TRANSCRIPT_KEY, speech_key
 from cast_pipeline.defs.storage.resources import CastResource
@@ -58,13 +58,13 @@ AWAITING = "awaiting_transcript"
     "first: VTT > SRT > JSON > HTML > text, feed language preferred), else Pocket Casts' generated one "
     "(CAST_POCKETCASTS, per feed `pocketcasts: false`). Status found / none / unusable with each provider's "
     "answer and reasons; only episodes without one go on to audio and speech. Find an episode by title: "
-    "the partition metadata starts with it, or `cast-pipeline transcript show --title`. A new episode without "
+    "the partition metadata starts with it (see the end). A new episode without "
     "one is awaiting_transcript (no audio) for CAST_AWAIT_TRANSCRIPT_DAYS, re-checked by the awaiting_transcripts "
-    "sensor (next_check in the metadata).",
+    "sensor (next_check in the metadata)." + FIND_BY_TITLE,
 )
 def publisher_transcript(context: dg.AssetExecutionContext, cast: CastResource):
     paths, settings = cast.paths(), cast.settings()
-    options = _feed_options(settings, context.log)
+    options = feed_options(settings, context.log)
     with make_client(settings) as client:
 
         def work(key: str) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def publisher_transcript(context: dg.AssetExecutionContext, cast: CastResource):
         yield from per_episode(context, work)
 
 
-def _feed_options(settings: Settings, log: Any) -> dict[str, FeedEntry]:
+def feed_options(settings: Settings, log: Any) -> dict[str, FeedEntry]:
     """Per-feed options of the feeds file by feed key (a broken file is logged; defaults apply)."""
     try:
         return {feed_key(e.url): e for e in read_feed_entries(settings.feeds_file)}
@@ -130,8 +130,7 @@ def build_transcript_asset(speech_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
         tags={"domain": "transcripts"},
         description="The episode's transcript from the best source (publisher, else the newest speech model "
         "result), merged into readable phrases; transcript.json + transcript.md (with the source and model), "
-        "SRT/VTT/TXT on demand (`cast-pipeline transcript show KEY` or `--title TEXT`; metadata starts with the "
-        "title).",
+        "SRT/VTT/TXT on demand (`cast-pipeline transcript show KEY`)." + FIND_BY_TITLE,
     )
     def transcript(context: dg.AssetExecutionContext, cast: CastResource):
         paths = cast.paths()

@@ -28,6 +28,7 @@ from typing import Any
 from cast_pipeline.feeds.catalog import CatalogError, read_feed
 from cast_pipeline.feeds.model import Episode, Feed
 from cast_pipeline.paths import write_text_atomic
+from cast_pipeline.settings import Settings
 from cast_pipeline.transcripts import TranscriptParseError, parse
 from cast_pipeline.transcripts.providers.base import ProviderContext, ProviderResult, TranscriptProvider
 from cast_pipeline.transcripts.providers.pocketcasts_api import (
@@ -45,6 +46,11 @@ TITLE_MIN = 0.85  # episode titles at least this similar (1.0 = same words)
 SHOW_TITLE_MIN = 0.6  # show titles, when the author matches too
 MAX_HOURS_APART = 24.0
 _OFF = {"off", "0", "false", "no"}
+
+
+def switched_off(settings: Settings) -> bool:
+    """CAST_POCKETCASTS=off (or 0, false, no)."""
+    return settings.pocketcasts.strip().lower() in _OFF
 
 
 def normalize(text: str) -> str:
@@ -125,7 +131,7 @@ class PocketCastsProvider(TranscriptProvider):
     priority = 20
 
     def _disabled(self, episode: Episode, ctx: ProviderContext) -> str | None:
-        if ctx.settings.pocketcasts.strip().lower() in _OFF:
+        if switched_off(ctx.settings):
             return "switched off (CAST_POCKETCASTS=off)"
         if ctx.feed_options is not None and ctx.feed_options.pocketcasts is False:
             return "switched off for this feed (pocketcasts: false in the feeds file)"
@@ -155,6 +161,35 @@ class PocketCastsProvider(TranscriptProvider):
             reason = f"{label}: Pocket Casts has the episode ({match.uuid}) but no transcript for it yet"
             return ProviderResult(self.name, "none", reasons=[reason], details=details)
         return self._download(label, links[0][0], ctx, api, details)
+
+    def listed(self, episodes: list[Episode], ctx: ProviderContext) -> tuple[dict[str, str], str | None]:
+        """{episode key: transcript URL} for the episodes (of one feed) Pocket Casts now lists one for.
+
+        For the late look after speech (cast_pipeline.transcripts.late): it costs the show's episode
+        list, fetched at most once per CAST_POCKETCASTS_CACHE_SECONDS per feed (one request for all
+        its episodes), and downloads nothing; the run it leads to fetches the VTT. The second value is
+        why nothing could be looked at (switched off, no show, an error), else None.
+        """
+        if not episodes:
+            return {}, None
+        off = self._disabled(episodes[0], ctx)
+        if off is not None:
+            return {}, off
+        api = PocketCastsAPI(ctx.settings, ctx.paths, ctx.client)
+        try:
+            show = self._show(episodes[0], ctx, api)
+            if isinstance(show, str):
+                return {}, show
+            candidates = self._episodes(episodes[0].feed_key, show, ctx, api)
+        except PocketCastsError as exc:
+            return {}, exc.reason
+        found: dict[str, str] = {}
+        for episode in episodes:
+            match, _, _ = match_episode(episode, candidates)
+            links = sorted(match.transcripts, key=lambda ut: "vtt" not in ut[1].lower()) if match else []
+            if links:
+                found[episode.key] = links[0][0]
+        return found, None
 
     def _download(
         self, label: str, url: str, ctx: ProviderContext, api: PocketCastsAPI, details: dict[str, Any]
