@@ -28,7 +28,7 @@ celery = pytest.importorskip("celery")
 redis = pytest.importorskip("redis")
 kombu = pytest.importorskip("kombu")
 
-PORTS = (6395, 6396)  # this session's Redis ports
+PORTS = (6395, 6396, 6397)  # this session's Redis ports
 QUEUE = "speech-cpu"
 PASSWORD = redis_directives(REDIS_CONF)["requirepass"][-1][0]
 # A worker that takes one step and dies with it unacknowledged (acks late: the step is still running).
@@ -51,12 +51,18 @@ def _redis_server() -> str:
     return path
 
 
-def _test_config(tmp_path: Path, port: int, overrides: str = "") -> Path:
+def _test_config(tmp_path: Path, port: int, overrides: str = "", tls: Path | None = None) -> Path:
     text = REDIS_CONF.read_text(encoding="utf-8")
     for directive, value in [("bind", "127.0.0.1"), ("port", str(port)), ("dir", str(tmp_path)),
                              ("logfile", '""'), ("pidfile", str(tmp_path / "redis.pid"))]:  # fmt: skip
         text, count = re.subn(rf"(?m)^{directive} .*$", f"{directive} {value}", text)
         assert count == 1, f"redis.conf: expected one `{directive}` line"
+    if tls is not None:  # the file's commented TLS lines, switched on, with the test's certificates
+        for directive, value in [("port", "0"), ("tls-port", str(port)), ("tls-cert-file", tls / "redis.crt"),
+                                 ("tls-key-file", tls / "redis.key"), ("tls-ca-cert-file", tls / "ca.crt"),
+                                 ("tls-auth-clients", "no")]:  # fmt: skip
+            text, count = re.subn(rf"(?m)^# {directive} .*$", f"{directive} {value}", text)
+            assert count == 1, f"redis.conf: expected one commented `{directive}` line"
     config = tmp_path / "redis.conf"
     config.write_text(text + overrides)
     return config
@@ -167,3 +173,52 @@ def test_without_persistence_the_same_kill_loses_the_queue(tmp_path: Path) -> No
     """The control: what `appendonly yes` prevents (Redis's RDB snapshots alone come minutes late)."""
     with _restarted_after_kills(tmp_path, PORTS[1], overrides="\nappendonly no\n") as client:
         assert (client.llen(QUEUE), client.hlen("unacked")) == (0, 0)
+
+
+def _certificates(folder: Path) -> Path:
+    """A CA and a server certificate for 127.0.0.1 signed by it."""
+    folder.mkdir()
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for argv in (
+        ["req", "-x509", *ec, "-days", "1", "-subj", "/CN=cast test CA", "-keyout", "ca.key", "-out", "ca.crt"],
+        ["req", *ec, "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", "redis.key", "-out", "redis.csr"],
+        ["x509", "-req", "-in", "redis.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-days", "1", "-copy_extensions", "copy", "-out", "redis.crt"],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *argv], cwd=folder, check=True, capture_output=True, timeout=30)
+    return folder
+
+
+def test_tls_as_documented(tmp_path: Path) -> None:
+    """The commented TLS settings switched on, and the rediss:// URL of the docs used by Celery as it is."""
+    port = PORTS[2]
+    tls = _certificates(tmp_path / "tls")
+    (documented,) = set(re.findall(r"rediss://\S+", REDIS_CONF.read_text()))
+    url = documented.replace("SECRET", PASSWORD).replace("10.0.0.1:6380", f"127.0.0.1:{port}")
+    url = url.replace("/etc/cast-pipeline/redis-ca.crt", str(tls / "ca.crt"))
+    config = _test_config(tmp_path, port, tls=tls)
+    log = config.with_suffix(".log")
+    with log.open("ab") as out:
+        proc = subprocess.Popen([_redis_server(), str(config)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 15
+        while "Ready to accept connections" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.05)
+        with pytest.raises(redis.ConnectionError):  # plain TCP on the same port: refused
+            redis.Redis(port=port, password=PASSWORD, retry=None, socket_timeout=2).ping()
+        app = celery.Celery("fleet-test", broker=url, backend=url)
+        sent = app.send_task("execute_plan", queue=QUEUE).id
+        with kombu.Connection(url) as conn:
+            message = conn.SimpleQueue(QUEUE).get(timeout=5)
+            assert message.headers["id"] == sent
+            message.ack()
+        assert app.backend.get_task_meta(sent)["status"] == "PENDING"  # the result backend over TLS too
+        app.close()
+        untrusted = url.replace(f"&ssl_ca_certs={tls / 'ca.crt'}", "")  # the system CAs do not know ours
+        with kombu.Connection(untrusted, connect_timeout=5) as conn, pytest.raises(Exception, match="certificate"):
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
+    finally:
+        proc.kill()
+        proc.wait()
