@@ -8,8 +8,10 @@ SIGKILL; Redis itself is killed with SIGKILL and started again on the same files
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -18,11 +20,12 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
-from cast_pipeline_tests.deploy.exposure import REDIS_CONF, redis_directives
+from cast_pipeline_tests.deploy.deploykit import parse_systemd_unit, read_env_file
+from cast_pipeline_tests.deploy.exposure import FLEET, REDIS_CONF, redis_directives
 
 celery = pytest.importorskip("celery")
 redis = pytest.importorskip("redis")
@@ -222,3 +225,44 @@ def test_tls_as_documented(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def _worker_command_exists() -> bool:
+    """Cheap (no CLI import); test_fleet_configs checks that the command is registered."""
+    return importlib.util.find_spec("cast_pipeline.cli.worker") is not None
+
+
+@pytest.mark.slow
+def test_a_worker_joins_with_the_shipped_unit_and_env_file(tmp_path: Path) -> None:
+    """cast-worker@speech-cpu as systemd would start it: its ExecStart=, the fleet env file, this Redis."""
+    if not _worker_command_exists():
+        pytest.skip("`cast-pipeline worker` is not in this tree yet (issue 12, fleet code)")
+    port = PORTS[0]
+    env = {**os.environ, **read_env_file(FLEET / "env.example")}  # EnvironmentFile= on top of the process env
+    env["CAST_CELERY_BROKER_URL"] = env["CAST_CELERY_BROKER_URL"].replace("10.0.0.1:6379", f"127.0.0.1:{port}")
+    assert PASSWORD in env["CAST_CELERY_BROKER_URL"], "the env file's URL carries redis.conf's password"
+    env |= {"DAGSTER_HOME": str(tmp_path), "CAST_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+    unit = parse_systemd_unit(FLEET / "systemd" / "cast-worker@.service")
+    argv = [arg.replace("%i", QUEUE) for arg in shlex.split(unit.one("Service", "ExecStart"))]
+    argv[0] = str(Path(sys.executable).parent / PurePosixPath(argv[0]).name)
+    with _running(_test_config(tmp_path, port), port):
+        log = tmp_path / "worker.log"
+        with log.open("wb") as out:
+            worker = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        app = celery.Celery("fleet-test", broker=_url(port))
+        try:
+            deadline = time.monotonic() + 60
+            names: list[str] = []
+            while not any(name.startswith(f"{QUEUE}@") for name in names):
+                assert worker.poll() is None, f"worker exited with {worker.returncode}:\n{log.read_text()[-3000:]}"
+                assert time.monotonic() < deadline, f"worker did not answer a ping:\n{log.read_text()[-3000:]}"
+                names = [name for reply in app.control.ping(timeout=0.5) for name in reply]
+            queues = app.control.inspect(destination=names, timeout=2.0, limit=1).active_queues() or {}
+            assert [q["name"] for q in queues[names[0]]] == [QUEUE], "the queue of the unit's instance name"
+            worker.send_signal(signal.SIGTERM)  # systemctl stop: Celery's warm shutdown
+            assert worker.wait(timeout=30) == 0, log.read_text()[-3000:]
+        finally:
+            app.close()
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
