@@ -183,3 +183,19 @@ def test_worker_command_exists_with_the_shipped_arguments(queue: str) -> None:
     (option,) = [param for param in worker.params if "--queue" in param.opts]
     ctx = worker.make_context("worker", ["--queue", queue])
     assert getattr(ctx.params[option.name], "value", ctx.params[option.name]) == queue
+
+
+def test_fleet_location_module_matches_the_workspace() -> None:
+    """The module cast-fleet.service serves defines one Definitions, under the workspace's location name."""
+    import importlib.util
+
+    import dagster as dg
+
+    if importlib.util.find_spec("cast_pipeline.locations.fleet") is None:
+        pytest.skip("cast_pipeline.locations.fleet is not in this tree yet (issue 12, fleet code)")
+    import cast_pipeline.locations.fleet as module
+
+    found = [value for value in vars(module).values() if isinstance(value, dg.Definitions)]
+    assert len(found) == 1, "`dagster api grpc -m` needs exactly one Definitions"
+    (entry,) = [e["grpc_server"] for e in load_yaml(WORKSPACE)["load_from"] if e["grpc_server"]["port"] == 4003]
+    assert module.LOCATION_NAME == entry["location_name"] == "fleet"
