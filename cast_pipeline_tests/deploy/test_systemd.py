@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -68,6 +69,13 @@ def test_grpc_units_serve_their_location(name: str, location: str) -> None:
     assert (server.host, server.port) == (GRPC_HOSTS[location], GRPC_PORTS[location])
     if server.host.startswith("${"):
         assert server.host[2:-1] in read_env_file(ENV_EXAMPLE), f"{name}: deploy/env.example must set {server.host}"
+
+
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_env_file_defines_what_the_command_line_uses(name: str) -> None:
+    """systemd expands ${VAR} in ExecStart= from EnvironmentFile=; unset, it passes an empty word."""
+    used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", _unit(name).one("Service", "ExecStart")))
+    assert used <= set(read_env_file(ENV_EXAMPLE)), f"{name}: deploy/env.example misses {sorted(used)}"
 
 
 def test_webserver_listens_on_loopback_behind_the_proxy() -> None:
