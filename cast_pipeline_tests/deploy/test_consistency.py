@@ -35,7 +35,13 @@ from cast_pipeline_tests.deploy.deploykit import (
 # CAST_* variables that only the deployment files use (not settings of the package).
 DEPLOY_ONLY_VARS = {
     "CAST_CORE_HOST", "CAST_GPU_HOST", "CAST_MAC_HOST", "CAST_SHARED_DIR", "CAST_GPU_EXTRAS",
-    "CAST_IMAGE_TAG", "CAST_WEBSERVER_PUBLISH", "CAST_GPU_PUBLISH",
+    "CAST_IMAGE_TAG", "CAST_WEBSERVER_PUBLISH", "CAST_GPU_PUBLISH", "CAST_BIND_ADDRESS", "CAST_FLEET_HOST",
+}  # fmt: skip
+# The fleet's settings (deploy/fleet/), read by `cast-pipeline worker` and the fleet location; listed
+# here too so this file does not depend on where the package declares them.
+FLEET_VARS = {
+    "CAST_CELERY_BROKER_URL", "CAST_CELERY_BACKEND_URL", "CAST_CELERY_VISIBILITY_TIMEOUT",
+    "CAST_CELERY_WORKER_LOST_SECONDS", "CAST_WORKER_CONCURRENCY",
 }  # fmt: skip
 
 
@@ -90,7 +96,7 @@ def test_every_host_env_defines_what_the_instance_config_reads() -> None:
 
 def test_cast_variables_are_known_settings() -> None:
     """A misspelt CAST_* variable is silently ignored at run time; catch it here."""
-    known = {setting.env for setting in SETTINGS.values()} | DEPLOY_ONLY_VARS
+    known = {setting.env for setting in SETTINGS.values()} | DEPLOY_ONLY_VARS | FLEET_VARS
     texts = {path: path.read_text(encoding="utf-8") for path in DEPLOY.rglob("*") if path.is_file()}
     for path, text in texts.items():
         if path.suffix == ".md":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import plistlib
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -38,7 +39,10 @@ def test_program_serves_the_mac_location_with_mlx() -> None:
     assert PurePosixPath(argv[0]).is_absolute(), "launchd does not search PATH for the program"
     server = parse_grpc_command(argv)
     assert (server.module, server.location_name) == (LOCATIONS["transcribe_mac"], "transcribe_mac")
-    assert (server.host, server.port) == ("0.0.0.0", GRPC_PORTS["transcribe_mac"])
+    assert server.port == GRPC_PORTS["transcribe_mac"]
+    assert ipaddress.ip_address(server.host).is_private and not ipaddress.ip_address(server.host).is_loopback, (
+        "the Mac's private address: reachable by the server, not by every network the Mac joins"
+    )
     env = plist["EnvironmentVariables"]
     assert env["CAST_SPEECH_BACKEND"] == "mlx-whisper" and env["CAST_SPEECH_BACKEND"] in BACKENDS
     assert str(PurePosixPath(argv[0]).parent) in env["PATH"].split(":")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -11,12 +12,14 @@ import pytest
 
 from cast_pipeline.speech.backends import BACKENDS
 from cast_pipeline_tests.deploy.deploykit import (
+    ENV_EXAMPLE,
     GRPC_PORTS,
     LOCATIONS,
     SYSTEMD,
     SystemdUnit,
     parse_grpc_command,
     parse_systemd_unit,
+    read_env_file,
 )
 
 # unit file -> the code location it serves (None: webserver / daemon).
@@ -27,6 +30,9 @@ UNITS: dict[str, str | None] = {
     "cast-dagster-daemon.service": None,
 }
 ENV_FILE = "/etc/cast-pipeline/env"
+# Where each gRPC unit listens: core only for the webserver and daemon on its own host; the GPU box on
+# its private address from the env file (systemd expands ${VAR} in ExecStart=). Never 0.0.0.0.
+GRPC_HOSTS = {"core": "127.0.0.1", "transcribe_gpu": "${CAST_BIND_ADDRESS}"}
 
 
 def _unit(name: str) -> SystemdUnit:
@@ -60,7 +66,21 @@ def test_unit_structure(name: str) -> None:
 def test_grpc_units_serve_their_location(name: str, location: str) -> None:
     server = parse_grpc_command(shlex.split(_unit(name).one("Service", "ExecStart")))
     assert (server.module, server.location_name) == (LOCATIONS[location], location)
-    assert (server.host, server.port) == ("0.0.0.0", GRPC_PORTS[location]), "reachable from the server's daemon"
+    assert (server.host, server.port) == (GRPC_HOSTS[location], GRPC_PORTS[location])
+    if server.host.startswith("${"):
+        assert server.host[2:-1] in read_env_file(ENV_EXAMPLE), f"{name}: deploy/env.example must set {server.host}"
+
+
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_env_file_defines_what_the_command_line_uses(name: str) -> None:
+    """systemd expands ${VAR} in ExecStart= from EnvironmentFile=; unset, it passes an empty word."""
+    used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", _unit(name).one("Service", "ExecStart")))
+    assert used <= set(read_env_file(ENV_EXAMPLE)), f"{name}: deploy/env.example misses {sorted(used)}"
+
+
+def test_webserver_listens_on_loopback_behind_the_proxy() -> None:
+    argv = shlex.split(_unit("cast-dagster-webserver.service").one("Service", "ExecStart"))
+    assert argv[argv.index("-h") + 1] == "127.0.0.1", "the UI has no login: only the proxy of deploy/proxy/ reaches it"
 
 
 @pytest.mark.parametrize("name", ["cast-dagster-webserver.service", "cast-dagster-daemon.service"])
