@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cast_pipeline_tests.costkit import assert_linear, growth
+from cast_pipeline_tests.costkit import assert_linear
 
 
 def _total(items: list[int]) -> int:
@@ -21,6 +21,5 @@ def test_linear_work_passes() -> None:
 
 
 def test_quadratic_work_fails() -> None:
-    assert growth(_ordered_pairs, lambda n: list(range(n)), 150) > 40
     with pytest.raises(AssertionError, match="quadratic ~64"):
         assert_linear(_ordered_pairs, lambda n: list(range(n)), 150)
