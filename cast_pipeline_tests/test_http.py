@@ -88,10 +88,9 @@ def test_http_errors_carry_the_status(http_server: LocalHTTPServer, status: int)
 
 def test_a_declared_large_body_is_rejected_before_reading_it(http_server: LocalHTTPServer) -> None:
     url = http_server.add("/big.vtt", b"x" * 5_000_000)
-    started = time.monotonic()
-    with pytest.raises(FetchError, match=r"too large.*raise CAST_MAX_TRANSCRIPT_BYTES"):
+    # the declared size in the message: refused from the Content-Length header, not by counting the body
+    with pytest.raises(FetchError, match=r"too large \(5000000 bytes, limit 1000\).*raise CAST_MAX_TRANSCRIPT_BYTES"):
         get(url, max_bytes=1000, limit_hint="CAST_MAX_TRANSCRIPT_BYTES")
-    assert time.monotonic() - started < 2
 
 
 def test_a_gzip_bomb_is_stopped_by_counting_decoded_bytes(http_server: LocalHTTPServer) -> None:

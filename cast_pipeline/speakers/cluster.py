@@ -18,8 +18,9 @@ Input rows are L2-normalised embeddings; output is one label per row, 0-based, i
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.cluster.vq import kmeans2
+
+# scipy.cluster is imported inside the functions: this module is imported with the Dagster definitions
+# (speakers asset), so every code server, run worker and `cast-pipeline` start would pay ~0.5 s for it.
 
 METHODS = ("ahc", "spectral")
 
@@ -51,6 +52,8 @@ def fold_small(vectors: np.ndarray, labels: np.ndarray, min_share: float, min_co
 def ahc(vectors: np.ndarray, *, threshold: float = 0.4, max_speakers: int = 8) -> np.ndarray:
     if len(vectors) < 2:
         return np.zeros(len(vectors), dtype=int)
+    from scipy.cluster.hierarchy import fcluster, linkage
+
     tree = linkage(vectors, method="average", metric="cosine")
     labels = fcluster(tree, t=threshold, criterion="distance")
     if labels.max() > max_speakers:
@@ -80,6 +83,8 @@ def spectral(
     k = int(np.argmax(gaps[1:]) + 2) if limit >= 2 else 1  # the gap after eigenvalue k (k >= 2)
     embedding = vecs[:, :k]
     embedding = embedding / np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), 1e-9)
+    from scipy.cluster.vq import kmeans2
+
     _, labels = kmeans2(embedding, k, minit="++", seed=seed, iter=30)
     return merge_close(vectors, _first_appearance(labels), merge_below)
 

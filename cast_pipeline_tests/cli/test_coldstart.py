@@ -15,10 +15,8 @@ from cast_pipeline.search import search
 from cast_pipeline.search.embeddings import BUNDLED_MODEL
 from cast_pipeline.search.onnx_encoder import load_query_encoder
 from cast_pipeline_tests.conftest import REPO_ROOT
-from cast_pipeline_tests.serve import conftest as serve_fixtures
 
 pytestmark = pytest.mark.slow  # uses the service tests' indexed archive and a fresh process
-archive, embedder = serve_fixtures.archive, serve_fixtures.embedder
 SNIPPET = """
 import json, sys
 sys.argv = ["cast-pipeline", "search", "why do onions make you cry", "--json"]

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +10,7 @@ from typer.testing import CliRunner
 
 from cast_pipeline.cli.main import app
 from cast_pipeline.settings import SETTINGS
-from cast_pipeline_tests.conftest import REPO_ROOT
+from cast_pipeline_tests.conftest import DemoRun
 from cast_pipeline_tests.defs.feedkit import Item, serve_feed
 from cast_pipeline_tests.httpserver import LocalHTTPServer
 
@@ -109,16 +105,13 @@ def test_transcript_show_every_format(env: Path, http_server: LocalHTTPServer, d
 
 
 @pytest.mark.slow
-def test_installed_command_runs_the_demo_from_another_directory(tmp_path: Path) -> None:
-    """The README's main command path: the repo's demo feeds, offline, run from a foreign cwd."""
-    shutil.copytree(REPO_ROOT / "demo", tmp_path / "demo")
-    shutil.copy(REPO_ROOT / "feeds.yaml", tmp_path / "feeds.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAST_", "DAGSTER_HOME"))}
-    command = [str(Path(sys.executable).with_name("cast-pipeline")), "run"]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+def test_installed_command_runs_the_demo_from_another_directory(demo_run: DemoRun) -> None:
+    """The README's main command path: the repo's demo feeds, offline, run from a foreign cwd (conftest
+    ``demo_run``, shared with the notebooks test)."""
+    result, project = demo_run.result, demo_run.project
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (tmp_path / ".dagster_home" / "dagster.yaml").exists()
-    markdown = list((tmp_path / "data" / "episodes").glob("*/*/transcript.md"))
+    assert (project / ".dagster_home" / "dagster.yaml").exists()
+    markdown = list((project / "data" / "episodes").glob("*/*/transcript.md"))
     assert len(markdown) >= 3
     assert "transcript from publisher" in result.stderr
     assert "transcribed from audio" in result.stderr  # the demo's speech-only feed, on this CPU

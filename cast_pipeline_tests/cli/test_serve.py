@@ -18,11 +18,9 @@ from cast_pipeline.cli.main import app
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.serve.runtime import runtime_path
 from cast_pipeline_tests.conftest import REPO_ROOT
-from cast_pipeline_tests.serve import conftest as serve_fixtures
 
 pytestmark = pytest.mark.slow  # uses the service tests' indexed archive and starts a process
 runner = CliRunner()
-archive, archive_copy, embedder = serve_fixtures.archive, serve_fixtures.archive_copy, serve_fixtures.embedder
 
 
 def _env(data: DataPaths) -> dict[str, str]:
@@ -104,6 +102,10 @@ def test_a_stopped_service_removes_its_runtime_file(archive_copy: DataPaths) -> 
         while not runtime_path(archive_copy.root).exists():
             assert server.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
+        # Stop it once it serves: the file is announced just before uvicorn installs its signal handlers,
+        # and a SIGTERM in between (a loaded machine makes that gap seconds long) kills it the default way.
+        url = json.loads(runtime_path(archive_copy.root).read_text())["url"]
+        assert httpx.get(f"{url}/api/health", timeout=60).status_code == 200
     finally:
         server.send_signal(signal.SIGTERM)  # what systemd sends
         server.wait(timeout=60)

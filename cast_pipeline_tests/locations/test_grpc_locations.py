@@ -25,6 +25,7 @@ import dagster as dg
 import psutil
 import pytest
 from dagster._core.instance.ref import InstanceRef
+from dagster._grpc.client import DagsterGrpcClient
 
 from cast_pipeline.defs.speech.automation import TRANSCRIBE_JOB, TRANSCRIPT_JOB
 from cast_pipeline.defs.speech.keys import GPU, speech_key
@@ -87,11 +88,12 @@ def gpu_server(tmp_path: Path, postgres_url: str, data_dir: Path) -> Iterator[tu
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
-        check = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port), "-h", "127.0.0.1"]
-        while subprocess.run(check, env=env, capture_output=True, timeout=60).returncode != 0:
+        # what `dagster api grpc-health-check` asks, from this process (not a new Python process per try)
+        client = DagsterGrpcClient(port=port, host="127.0.0.1")
+        while client.health_check_query() != "SERVING":
             if server.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"gRPC server did not come up:\n{(tmp_path / 'grpc.log').read_text()}")
-            time.sleep(1)
+            time.sleep(0.2)
         yield env, port, server.pid
     finally:
         server.terminate()

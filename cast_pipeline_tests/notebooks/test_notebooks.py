@@ -15,7 +15,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
-from cast_pipeline_tests.conftest import REPO_ROOT
+from cast_pipeline_tests.conftest import REPO_ROOT, DemoRun
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 KERNEL = "cast-pipeline-test"
@@ -52,16 +52,15 @@ def _kernel_manager(tmp_path: Path) -> AsyncKernelManager:
 
 
 @pytest.mark.slow
-def test_both_notebooks_run_on_the_demo_and_draw_their_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(REPO_ROOT / "demo", project / "demo")
-    shutil.copy(REPO_ROOT / "feeds.yaml", project / "feeds.yaml")
-    for var in [v for v in os.environ if v.startswith("CAST_") or v == "DAGSTER_HOME"]:
-        monkeypatch.delenv(var)  # the defaults: ./data and ./.dagster_home of the project folder
-    command = [str(Path(sys.executable).with_name("cast-pipeline")), "run"]
-    run = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)
+def test_both_notebooks_run_on_the_demo_and_draw_their_plots(
+    demo_run: DemoRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, run = demo_run.project, demo_run.result  # `cast-pipeline run` of the demo (conftest)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "episodes searchable" in run.stderr
+    for var in [v for v in os.environ if v.startswith("CAST_") or v == "DAGSTER_HOME"]:
+        if var != "CAST_CACHE_DIR":  # the session's ONNX cache; the rest: defaults, ./data of the project
+            monkeypatch.delenv(var)
 
     for name in ("search", "analysis"):
         nb = _read(name)

@@ -1,23 +1,29 @@
-"""Fixtures of the search tests: the bundled embedding model (once per session) and the demo corpus
-indexed for real (once per module), in temp directories."""
+"""How the search tests' corpus is written; the ``embedder``, ``corpus`` and ``corpus_copy`` fixtures that
+use it are in the suite's root conftest (built once per session)."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
+from collections.abc import Sequence
 
-import pytest
+import pyarrow as pa
 
 from cast_pipeline.feeds.snapshot import save_episode
 from cast_pipeline.paths import DataPaths
-from cast_pipeline.search import Embedder, embed_episode, load_embedder, update_index, write_episode_embeddings
-from cast_pipeline.search.embeddings import BUNDLED_MODEL
+from cast_pipeline.search import Embedder, embed_episode, write_episode_embeddings
+from cast_pipeline.segments import Segment
 from cast_pipeline_tests.search.corpus import episodes_and_segments
 
+_EMBEDDED: dict[tuple[int, str, str, tuple[Segment, ...]], pa.Table] = {}
 
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return load_embedder(BUNDLED_MODEL)
+
+def embedded_episode(episode_key: str, segments: Sequence[Segment], embedder: Embedder) -> pa.Table:
+    """``embed_episode``, remembered for the test process: the corpus fixtures of many tests embed the
+    same episodes with the same model, and encoding is what makes them slow. The table is immutable, so
+    sharing it is safe; anything else than the corpus should call ``embed_episode`` itself."""
+    memo = (id(embedder), embedder.model_name, episode_key, tuple(segments))
+    if memo not in _EMBEDDED:
+        _EMBEDDED[memo] = embed_episode(episode_key, segments, embedder)
+    return _EMBEDDED[memo]
 
 
 def write_corpus(paths: DataPaths, embedder: Embedder) -> list[str]:
@@ -25,20 +31,6 @@ def write_corpus(paths: DataPaths, embedder: Embedder) -> list[str]:
     keys = []
     for episode, segments in episodes_and_segments():
         save_episode(paths, episode)
-        write_episode_embeddings(paths, episode.key, embed_episode(episode.key, segments, embedder))
+        write_episode_embeddings(paths, episode.key, embedded_episode(episode.key, segments, embedder))
         keys.append(episode.key)
     return keys
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> DataPaths:
-    """The demo corpus embedded and indexed (read-only for tests: build your own to change it)."""
-    paths = DataPaths(tmp_path_factory.mktemp("corpus") / "data")
-    update_index(paths, write_corpus(paths, embedder))
-    return paths
-
-
-@pytest.fixture
-def corpus_copy(corpus: DataPaths, tmp_path: Path) -> DataPaths:
-    """A private copy of the indexed corpus that a test may change."""
-    return DataPaths(Path(shutil.copytree(corpus.root, tmp_path / "data")))

@@ -28,10 +28,11 @@ QUERIES = [
 
 
 @pytest.fixture(scope="module")
-def onnx_encoder(tmp_path_factory: pytest.TempPathFactory) -> OnnxQueryEncoder:
+def onnx_encoder(cache_dir: Path) -> OnnxQueryEncoder:
+    """Exported into the session's cache (conftest ``cache_dir``) unless another test did it first."""
     files = model_files(bundled_model_dir())
     assert files is not None
-    return load_onnx_encoder(BUNDLED_MODEL, files, cache=tmp_path_factory.mktemp("onnx-cache"))
+    return load_onnx_encoder(BUNDLED_MODEL, files)
 
 
 def test_bundled_model_qualifies_for_onnx() -> None:

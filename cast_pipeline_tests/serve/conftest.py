@@ -4,13 +4,11 @@ transcripts, embeddings, a real LanceDB index) and the service running on a free
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,20 +18,15 @@ from cast_pipeline.feeds.catalog import write_feed_catalog
 from cast_pipeline.feeds.model import Episode, Feed
 from cast_pipeline.feeds.snapshot import save_episode
 from cast_pipeline.paths import DataPaths, write_text_atomic
-from cast_pipeline.search import Embedder, embed_episode, load_embedder, update_index, write_episode_embeddings
-from cast_pipeline.search.embeddings import BUNDLED_MODEL
+from cast_pipeline.search import Embedder, update_index, write_episode_embeddings
 from cast_pipeline.segments import segments_to_json
 from cast_pipeline.serve.app import build_app
 from cast_pipeline.serve.library import Library
 from cast_pipeline.transcripts.store import TRANSCRIPT_JSON
+from cast_pipeline_tests.search.conftest import embedded_episode
 from cast_pipeline_tests.search.corpus import episodes_and_segments
 
 SPEAKERS = ("Maya", "Tom")
-
-
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return load_embedder(BUNDLED_MODEL)
 
 
 def write_archive(paths: DataPaths, embedder: Embedder, audio_url: str | None = None) -> list[Episode]:
@@ -53,7 +46,7 @@ def write_archive(paths: DataPaths, embedder: Embedder, audio_url: str | None = 
                 "published": episode.published.isoformat() if episode.published else None,
                 "enclosure_url": episode.enclosure_url, "source": "publisher"}  # fmt: skip
         write_text_atomic(paths.episode_file(episode.key, TRANSCRIPT_JSON), segments_to_json(voiced, **meta))
-        write_episode_embeddings(paths, episode.key, embed_episode(episode.key, voiced, embedder))
+        write_episode_embeddings(paths, episode.key, embedded_episode(episode.key, voiced, embedder))
         by_feed.setdefault(episode.feed_key, []).append(episode)
         keys.append(episode.key)
     for feed_key, episodes in by_feed.items():
@@ -63,19 +56,6 @@ def write_archive(paths: DataPaths, embedder: Embedder, audio_url: str | None = 
         write_feed_catalog(paths, feed, [*episodes, pending])
     update_index(paths, keys)
     return [e for eps in by_feed.values() for e in eps]
-
-
-@pytest.fixture(scope="session")
-def archive(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> DataPaths:
-    """The indexed archive (read-only for tests: copy it to change it)."""
-    paths = DataPaths(tmp_path_factory.mktemp("archive") / "data")
-    write_archive(paths, embedder)
-    return paths
-
-
-@pytest.fixture
-def archive_copy(archive: DataPaths, tmp_path: Path) -> DataPaths:
-    return DataPaths(Path(shutil.copytree(archive.root, tmp_path / "data")))
 
 
 @dataclass

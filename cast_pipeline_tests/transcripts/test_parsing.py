@@ -8,7 +8,6 @@ a file added there is tested too; where we deliberately differ, a test says so a
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from cast_pipeline.segments import Segment
 from cast_pipeline.transcripts import TranscriptParseError, detect_format, parse
 from cast_pipeline_tests.conftest import SHARED_DATA, require_shared
+from cast_pipeline_tests.costkit import assert_linear
 
 TRANSCRIPTATOR = SHARED_DATA / "transcripts" / "transcriptator"
 NAMESPACE = SHARED_DATA / "transcripts" / "podcast-namespace"
@@ -250,18 +250,7 @@ def _generated(fmt: str, cues: int) -> bytes:
     return ("Sarah: Some words and more.\n\n" * cues).encode()
 
 
-def _best_of(runs: int, data: bytes, fmt: str) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        started = time.perf_counter()
-        parse(data, None, f"x.{fmt}")
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 @pytest.mark.parametrize("fmt", ["vtt", "srt", "json", "html", "txt"])
-def test_parsing_time_grows_linearly_with_size(fmt: str) -> None:
-    """Eight times the input takes about eight times as long, never 64 (quadratic); the margin up to
-    20 absorbs timing noise on a busy machine."""
-    small, large = _generated(fmt, 1_500), _generated(fmt, 12_000)
-    assert _best_of(2, large, fmt) < 20 * _best_of(5, small, fmt)
+def test_parsing_cost_grows_linearly_with_size(fmt: str) -> None:
+    """Eight times the input costs about eight times the CPU time, never 64 (quadratic)."""
+    assert_linear(lambda data: parse(data, None, f"x.{fmt}"), lambda cues: _generated(fmt, cues), 750)

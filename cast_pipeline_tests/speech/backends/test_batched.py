@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cast_pipeline.segments import Segment, Word
-from cast_pipeline.speech.backends.base import Transcriber
+from cast_pipeline.speech.backends.base import SpeechResult, Transcriber
 from cast_pipeline.speech.backends.batched import _decode_rests, _pack, split_sentences, transcribe_batched
 from cast_pipeline.speech.decode import SAMPLE_RATE, decode_all
 from cast_pipeline.speech.guards import ScoredSegment
@@ -42,8 +42,16 @@ def early_end(audio_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     return samples, write_wav(samples, tmp_path_factory.mktemp("batched") / "early-end.wav"), reference
 
 
-def test_a_chunk_that_ended_early_is_decoded_again(tiny: Transcriber, early_end: tuple[np.ndarray, Path, str]) -> None:
-    samples, path, reference = early_end
+@pytest.fixture(scope="module")
+def early_end_result(tiny: Transcriber, early_end: tuple[np.ndarray, Path, str]) -> SpeechResult:
+    """The default path's transcription of the file, once for the tests that read it (decoding is the cost)."""
+    return tiny.transcribe(early_end[1])
+
+
+def test_a_chunk_that_ended_early_is_decoded_again(
+    tiny: Transcriber, early_end: tuple[np.ndarray, Path, str], early_end_result: SpeechResult
+) -> None:
+    samples, _, reference = early_end
     first_pass, _, stats = transcribe_batched(
         tiny._pipeline,  # type: ignore[attr-defined]
         samples,
@@ -54,7 +62,7 @@ def test_a_chunk_that_ended_early_is_decoded_again(tiny: Transcriber, early_end:
     assert stats.chunks == 2 and stats.redecoded == 0
     assert word_errors(reference, " ".join(s.text for s in first_pass)).wer > 0.15  # the loss being fixed
 
-    result = tiny.transcribe(path)  # the default path
+    result = early_end_result  # the default path
     assert (result.chunks, result.redecoded_chunks) == (2, 1) and result.redecoded_share == 0.5
     assert word_errors(reference, result.text).wer <= 0.06, result.text
     assert result.processing_seconds > 0.0 and result.duration == pytest.approx(samples.size / SAMPLE_RATE)
@@ -62,11 +70,8 @@ def test_a_chunk_that_ended_early_is_decoded_again(tiny: Transcriber, early_end:
     assert 100 < result.words_per_minute < 200  # the readers speak ~150 words a minute
 
 
-def test_batched_segments_are_sentences_in_order_with_their_words(
-    tiny: Transcriber, early_end: tuple[np.ndarray, Path, str]
-) -> None:
-    _, path, _ = early_end
-    result = tiny.transcribe(path)
+def test_batched_segments_are_sentences_in_order_with_their_words(early_end_result: SpeechResult) -> None:
+    result = early_end_result
     assert len(result.segments) >= 6  # six clips of one or two sentences each, not two 30 s chunks
     for before, after in zip(result.segments, result.segments[1:], strict=False):
         assert before.start <= after.start and before.end <= after.start + 0.5
