@@ -15,6 +15,8 @@ Delivery rules, and why (Celery's docs, "Prefetch limits" and "Redis: visibility
 - ``visibility_timeout`` longer than the longest step (CAST_CELERY_VISIBILITY_TIMEOUT, 4 h by
   default): Redis re-delivers an unacknowledged message after it, so a shorter value would run a
   long step twice.
+- ``task_time_limit`` just under the visibility timeout: a step that hangs is stopped before Redis
+  would hand its message to a second worker.
 - the broker is retried for ever (a worker that loses Redis for a minute reconnects by itself).
 """
 
@@ -117,7 +119,7 @@ def load_fleet_settings(env: dict[str, str] | None = None) -> FleetSettings:
     return FleetSettings(
         broker_url=broker,
         backend_url=(env.get(BACKEND_ENV) or "").strip() or broker,
-        visibility_timeout=_int_env(env, VISIBILITY_ENV, DEFAULT_VISIBILITY_TIMEOUT, minimum=60),
+        visibility_timeout=_int_env(env, VISIBILITY_ENV, DEFAULT_VISIBILITY_TIMEOUT, minimum=300),
         concurrency=_int_env(env, CONCURRENCY_ENV, 1),
         lost_after=_int_env(env, LOST_AFTER_ENV, DEFAULT_LOST_AFTER, minimum=10),
     )
@@ -157,6 +159,9 @@ def celery_config(settings: FleetSettings) -> dict[str, Any]:
         "redis_socket_keepalive": True,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # a step never outlives its message: stopped (and failed, so run_retries retries it) before Redis
+        # would hand the message to a second worker. Also the limit for a child that hangs.
+        "task_time_limit": settings.visibility_timeout - 60,
         "task_track_started": True,  # STARTED carries the worker's hostname: the executor watches that worker
         "worker_prefetch_multiplier": 1,
         "worker_disable_prefetch": True,

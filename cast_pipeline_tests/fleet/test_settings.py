@@ -46,7 +46,7 @@ def test_settings_come_from_the_environment_with_defaults() -> None:
         ({}, "CAST_CELERY_BROKER_URL is not set"),
         ({"CAST_CELERY_BROKER_URL": "amqp://guest@x//"}, "supports Redis brokers"),
         ({"CAST_CELERY_BROKER_URL": BROKER, "CAST_WORKER_CONCURRENCY": "two"}, "CAST_WORKER_CONCURRENCY='two'"),
-        ({"CAST_CELERY_BROKER_URL": BROKER, "CAST_CELERY_VISIBILITY_TIMEOUT": "5"}, "must be at least 60"),
+        ({"CAST_CELERY_BROKER_URL": BROKER, "CAST_CELERY_VISIBILITY_TIMEOUT": "5"}, "must be at least 300"),
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str], named: str) -> None:
@@ -66,6 +66,7 @@ def test_delivery_rules_survive_a_killed_worker() -> None:
     assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"] and conf["task_track_started"]
     assert conf["worker_prefetch_multiplier"] == 1 and conf["worker_disable_prefetch"]
     assert conf["broker_transport_options"]["visibility_timeout"] == 7200
+    assert conf["task_time_limit"] < 7200  # a step is stopped before its message could be delivered twice
     assert conf["broker_connection_max_retries"] is None  # a worker waits for Redis for ever
     app = make_app(load_fleet_settings({"CAST_CELERY_BROKER_URL": BROKER}))
     assert app.conf.task_acks_late and app.conf.worker_prefetch_multiplier == 1
@@ -118,3 +119,14 @@ def test_metadata_names_the_worker() -> None:
     who = worker_identity({"CAST_WORKER_QUEUE": "speech-cpu", "CAST_WORKER_NAME": "w1@host-a"})
     assert who["queue"] == "speech-cpu" and who["worker"] == "w1@host-a" and who["pid"] > 0 and who["host"]
     assert set(worker_identity({})) == {"host", "pid"}  # in-process runs: no queue, no worker
+
+
+def test_the_fleet_workspace_materialises_every_speech_input_of_core() -> None:
+    """core + fleet, as the fleet deployment's workspace loads them: nothing core reads is left without a producer."""
+    from cast_pipeline.locations import core, fleet
+
+    assets = [a for d in (core.defs, fleet.defs) for a in d.resolve_asset_graph().assets_defs if a.is_executable]
+    graph = dg.Definitions(assets=assets).resolve_asset_graph()
+    parents = graph.get(dg.AssetKey("transcript")).parent_keys
+    assert all(graph.get(key).is_executable for key in parents)
+    assert {speech_key(q.prefix) for q in QUEUES.values()} <= parents
