@@ -64,6 +64,10 @@ def unwanted_delivery(instance: Any, run_id: str, step_key: str, task_id: str) -
     latest = latest_submission(instance, run_id, step_key)
     if latest is not None and latest != task_id:
         return f"step {step_key} was resubmitted as task {latest}"
+    from dagster import DagsterEventType
+
+    if any(e.step_key == step_key for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_SUCCESS)):
+        return f"step {step_key} already succeeded in run {run_id}"  # a copy whose acknowledgement was lost
     return None
 
 

@@ -130,3 +130,29 @@ def test_the_fleet_workspace_materialises_every_speech_input_of_core() -> None:
     parents = graph.get(dg.AssetKey("transcript")).parent_keys
     assert all(graph.get(key).is_executable for key in parents)
     assert {speech_key(q.prefix) for q in QUEUES.values()} <= parents
+
+
+def test_a_worker_runs_only_the_wanted_delivery_of_a_step() -> None:
+    """A late copy of a resubmitted step, of a finished step or of a finished run is dropped, not run again."""
+    from dagster._core.events import EngineEventData
+
+    from cast_pipeline.fleet.app import SUBMITTED, unwanted_delivery
+
+    @dg.op
+    def step() -> None:
+        pass
+
+    @dg.job
+    def job() -> None:
+        step()
+
+    with dg.instance_for_test() as instance:
+        run = instance.create_run_for_job(job_def=job)
+        assert unwanted_delivery(instance, run.run_id, "step", "t1") is None  # nothing recorded yet: run it
+        for task in ("t1", "t2"):  # submitted, then resubmitted by the executor
+            instance.report_engine_event("submitted", run, EngineEventData({SUBMITTED: task}), step_key="step")
+        assert unwanted_delivery(instance, run.run_id, "step", "t2") is None
+        assert "resubmitted as task t2" in str(unwanted_delivery(instance, run.run_id, "step", "t1"))
+        finished = job.execute_in_process(instance=instance)
+        assert "is already SUCCESS" in str(unwanted_delivery(instance, finished.run_id, "step", "t9"))
+        assert "does not exist" in str(unwanted_delivery(instance, "no-such-run", "step", "t1"))
