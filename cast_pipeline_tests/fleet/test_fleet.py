@@ -48,8 +48,8 @@ JOB = "transcribe_cpu_job"
 SPEECH = speech_key(CPU)
 QUEUE = "speech-cpu"
 LOST_AFTER = 10  # CAST_CELERY_WORKER_LOST_SECONDS for the test (120 s in production)
-EPISODES = 10
-BROKER_DOWN = 15  # seconds without Redis for a running worker
+EPISODES = 8
+BROKER_DOWN = 10  # seconds without Redis for a running worker
 
 
 @dataclass
@@ -102,7 +102,9 @@ class Fleet:
     def queued(self) -> int:
         import redis
 
-        return int(redis.Redis(port=self.port, socket_timeout=2).llen(QUEUE))
+        client = redis.Redis(port=self.port, socket_timeout=2)
+        # kombu keeps one list per priority step: speech-cpu, speech-cpu\x06\x163, ...
+        return sum(int(client.llen(k)) for k in client.keys(f"{QUEUE}*") if client.type(k) == b"list")
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +167,7 @@ def test_runs_spread_over_the_workers_and_record_who_ran_each_episode(fleet: Fle
 def test_queued_work_survives_a_redis_restart_and_a_worker_rides_out_a_broker_outage(fleet: Fleet) -> None:
     for w in fleet.workers.values():
         w.kill()  # no worker: the step waits in Redis
-    first, second = fleet.episodes[4], fleet.episodes[5]
+    first = second = fleet.episodes[4]  # the second run reuses the first's result: only delivery is tested
     marker, proc = fleet.run([first])
     wait_for(lambda: fleet.queued() == 1, 90, f"the step queued in Redis\n{fleet.logs()}")
     fleet.redis.kill()  # kill -9 of Redis, restarted: the append-only file brings the queue back
@@ -193,7 +195,7 @@ def test_queued_work_survives_a_redis_restart_and_a_worker_rides_out_a_broker_ou
 
 def test_a_killed_worker_step_is_resubmitted_to_a_live_one_and_nothing_is_done_twice(fleet: Fleet) -> None:
     fleet.start_workers("alpha", "beta")
-    keys = fleet.episodes[6:]
+    keys = fleet.episodes[5:]
     marker, proc = fleet.run(keys)
     first_file = fleet.paths.episode_file(keys[0], speech_file(CPU))
 
