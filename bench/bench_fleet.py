@@ -46,7 +46,6 @@ from cast_pipeline_tests.defs.speech.speechkit import SpeechItem, register_feed,
 from cast_pipeline_tests.deploy.recoverykit import BIN, wait_for
 from cast_pipeline_tests.fleet.fleetkit import (
     REDIS_PORTS,
-    engine_messages,
     fleet_database,
     instance_env,
     launch_run,
@@ -76,6 +75,26 @@ def _runs(env: dict, root: Path, instance: dg.DagsterInstance, chunks: list[list
         run = run_of(instance, marker)
         assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS, f"run {marker} failed, see {root}"
     return time.monotonic() - started
+
+
+SPEECH_STEP = "cpu__speech_transcript"
+
+
+def _events(instance: dg.DagsterInstance, run_id: str) -> list[tuple[float, str, str]]:
+    """(time, event type, message with its step key) of the run's engine and step events."""
+    found = []
+    for kind in (dg.DagsterEventType.ENGINE_EVENT, dg.DagsterEventType.STEP_SUCCESS):
+        for record in instance.get_records_for_run(run_id, of_type=kind).records:
+            entry = record.event_log_entry
+            message = entry.dagster_event.message if entry.dagster_event else ""
+            found.append((entry.timestamp, kind.value, f"{message or ''} [{entry.step_key}]"))
+    return sorted(found)
+
+
+def _end(instance: dg.DagsterInstance, run_id: str) -> float:
+    record = instance.get_run_record_by_id(run_id)
+    assert record is not None and record.end_time is not None
+    return record.end_time
 
 
 def main() -> None:
@@ -129,7 +148,18 @@ def main() -> None:
             workers = workers[:1]
             instance.event_log_storage.set_concurrency_slots("speech-cpu", 1)
             _clear(paths, keys)
-            celery = _runs(env, root, instance, [keys])
+            marker = f"one{time.monotonic_ns()}"
+            started = time.monotonic()
+            proc = launch_run(JOB, keys, env, root, marker)
+            proc.wait(timeout=1800)
+            celery = time.monotonic() - started
+            one = run_of(instance, marker)
+            assert one is not None and one.status == dg.DagsterRunStatus.SUCCESS
+            events = _events(instance, one.run_id)
+            submitted = min(t for t, _, m in events if m.startswith("Celery task") and SPEECH_STEP in m)
+            executing = min(t for t, _, m in events if m.startswith(f"Executing step {SPEECH_STEP}"))
+            finished = min(t for t, kind, m in events if kind == "STEP_SUCCESS" and SPEECH_STEP in m)
+            next_step = min(t for t, _, m in events if m.startswith("Celery task") and SPEECH_STEP not in m)
             _clear(paths, keys)
             inproc_env = dict(env)
             tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
@@ -157,6 +187,11 @@ def main() -> None:
                 f"one run of {n} episodes: fleet (1 warm worker) {celery:.1f} s, in-process {inproc:.1f} s; "
                 f"difference {(celery - inproc) / n:+.2f} s per episode"
             )
+            print(
+                f"  Celery path per step: submitted -> running on the worker {executing - submitted:.2f} s, "
+                f"step success -> next step submitted {next_step - finished:.2f} s "
+                f"(per episode in a {n}-episode step: {(executing - submitted + next_step - finished) / n:.2f} s)"
+            )
             # recovery
             second = worker("w2", "speech-cpu", env, root)
             second.start()
@@ -171,27 +206,19 @@ def main() -> None:
             victim = str(segments_from_json(first.read_bytes())[1]["worker"]).split("@")[0]
             by_name = {w.name.removeprefix("worker-"): w for w in workers}
             by_name[victim].kill()
-            killed = time.monotonic()
-            resumed = None
-            while proc.poll() is None:
-                run = run_of(instance, marker)
-                if (
-                    resumed is None
-                    and run is not None
-                    and any(
-                        m.startswith("Executing step cpu__speech_transcript") and victim not in m
-                        for m in engine_messages(instance, run.run_id)
-                    )
-                ):
-                    resumed = time.monotonic() - killed
-                time.sleep(0.5)
-            done = time.monotonic() - killed
+            killed = time.time()
+            proc.wait(timeout=1800)
             run = run_of(instance, marker)
             assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+            events = _events(instance, run.run_id)
+            lost = min(t for t, _, m in events if "has not answered" in m)
+            resumed = min(
+                t for t, _, m in events if m.startswith(f"Executing step {SPEECH_STEP} in celery") and victim not in m
+            )
             print(
-                f"worker killed after its first episode: step running on the other worker "
-                f"{resumed or float('nan'):.1f} s later (lost after 10 s here), "
-                f"run succeeded {done:.1f} s after the kill"
+                f"worker killed after its first episode: seen lost {lost - killed:.1f} s later (after 10 s of silence "
+                f"here, 120 s by default), step running on the other worker {resumed - killed:.1f} s after the kill, "
+                f"run succeeded {_end(instance, run.run_id) - killed:.1f} s after the kill"
             )
         finally:
             for w in workers:
