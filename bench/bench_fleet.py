@@ -156,10 +156,10 @@ def main() -> None:
             one = run_of(instance, marker)
             assert one is not None and one.status == dg.DagsterRunStatus.SUCCESS
             events = _events(instance, one.run_id)
-            submitted = min(t for t, _, m in events if m.startswith("Celery task") and SPEECH_STEP in m)
-            executing = min(t for t, _, m in events if m.startswith(f"Executing step {SPEECH_STEP}"))
+            submitted = min(t for t, _, m in events if "Celery task " in m and SPEECH_STEP in m)
+            executing = min(t for t, _, m in events if f"Executing step {SPEECH_STEP}" in m)
             finished = min(t for t, kind, m in events if kind == "STEP_SUCCESS" and SPEECH_STEP in m)
-            next_step = min(t for t, _, m in events if m.startswith("Celery task") and SPEECH_STEP not in m)
+            next_step = min(t for t, _, m in events if "Celery task " in m and SPEECH_STEP not in m)
             _clear(paths, keys)
             inproc_env = dict(env)
             tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
@@ -212,9 +212,7 @@ def main() -> None:
             assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
             events = _events(instance, run.run_id)
             lost = min(t for t, _, m in events if "has not answered" in m)
-            resumed = min(
-                t for t, _, m in events if m.startswith(f"Executing step {SPEECH_STEP} in celery") and victim not in m
-            )
+            resumed = min(t for t, _, m in events if f"Executing step {SPEECH_STEP} in celery" in m and victim not in m)
             print(
                 f"worker killed after its first episode: seen lost {lost - killed:.1f} s later (after 10 s of silence "
                 f"here, 120 s by default), step running on the other worker {resumed - killed:.1f} s after the kill, "
