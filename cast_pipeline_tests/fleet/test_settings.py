@@ -156,3 +156,15 @@ def test_a_worker_runs_only_the_wanted_delivery_of_a_step() -> None:
         finished = job.execute_in_process(instance=instance)
         assert "is already SUCCESS" in str(unwanted_delivery(instance, finished.run_id, "step", "t9"))
         assert "does not exist" in str(unwanted_delivery(instance, "no-such-run", "step", "t1"))
+
+
+def test_a_backfill_is_cut_into_runs_that_spread_over_the_workers() -> None:
+    """400 episodes -> 16 runs of 25, each one speech step (one worker, one model load), run side by side."""
+    from cast_pipeline.defs.feeds.partitions import EPISODES_PER_RUN
+    from cast_pipeline.locations import fleet
+
+    for q in QUEUES.values():
+        asset = next(a for a in fleet.ASSETS if speech_key(q.prefix) in a.keys)
+        assert asset.backfill_policy is not None
+        assert asset.backfill_policy.max_partitions_per_run == EPISODES_PER_RUN == 25
+        assert -(-400 // asset.backfill_policy.max_partitions_per_run) == 16
