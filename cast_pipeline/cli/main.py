@@ -56,7 +56,7 @@ def _register() -> None:
     app.add_typer(feeds.app, name="feeds")
     app.add_typer(episodes.app, name="episodes")
     app.command("run")(run.run)
-    for optional in ("transcribe", "search", "doctor", "serve"):  # speech, search, health and serve modules
+    for optional in ("transcribe", "search", "doctor", "serve", "worker"):  # speech, search, health, serve, fleet
         try:
             module = __import__(f"cast_pipeline.cli.{optional}", fromlist=["register"])
         except ModuleNotFoundError:

@@ -4,6 +4,8 @@
   ``new_episodes`` and ``transcript_sources`` sensors. No speech model is loaded here.
 - ``gpu`` (location ``transcribe_gpu``): ``gpu/speech_transcript`` on an NVIDIA GPU.
 - ``mac`` (location ``transcribe_mac``): ``mac/speech_transcript`` with mlx-whisper on Apple Silicon.
+- ``fleet`` (location ``fleet``, instead of the two above): ``gpu/``, ``mac/`` and ``cpu/speech_transcript``
+  run by ``cast-pipeline worker`` processes on any number of machines, through Celery queues on Redis.
 
 An asset key can be materialised in only one code location, so each transcription location has its
 own speech asset key; ``transcript`` in core depends on both by key, which is how the UI draws the

@@ -25,13 +25,14 @@ from cast_pipeline.defs.search.resources import EmbeddingModel
 from cast_pipeline.defs.speakers.keys import speakers_key
 from cast_pipeline.defs.speech.assets import audio
 from cast_pipeline.defs.speech.automation import build_transcript_job, build_transcript_sources_sensor
-from cast_pipeline.defs.speech.keys import GPU, MAC, speech_key
+from cast_pipeline.defs.speech.keys import CPU, GPU, MAC, speech_key
 from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.defs.transcripts.assets import build_transcript_asset, publisher_transcript
 from cast_pipeline.defs.transcripts.sensors import awaiting_transcripts
 
 LOCATION_NAME = "core"
-SPEECH_PREFIXES = (GPU, MAC)
+# gpu, mac: transcribe_gpu / transcribe_mac, or the fleet's speech-cuda / speech-mps queues; cpu: speech-cpu
+SPEECH_PREFIXES = (GPU, MAC, CPU)
 
 transcript = build_transcript_asset([k for p in SPEECH_PREFIXES for k in (speech_key(p), speakers_key(p))])
 embedding_model = EmbeddingModel()  # CAST_EMBEDDING_MODEL of the core host; embeddings and index live here

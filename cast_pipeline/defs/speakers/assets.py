@@ -9,6 +9,7 @@ sensor rebuilds their transcripts.
 """
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -48,8 +49,11 @@ def _metadata(title: str, result: SpeakerResult) -> dict[str, Any]:
     }
 
 
-def build_speakers_asset(prefix: str) -> dg.AssetsDefinition:
-    """``<prefix>/speakers``, its code version the configured ``method:model`` (``off`` when disabled)."""
+def build_speakers_asset(prefix: str, *, op_tags: Mapping[str, str] | None = None) -> dg.AssetsDefinition:
+    """``<prefix>/speakers``, its code version the configured ``method:model`` (``off`` when disabled).
+
+    ``op_tags``: the fleet runs it on the same Celery queue as the speech it diarizes.
+    """
     try:
         version = describe(load_settings())
     except ValueError:  # a bad CAST_DIARIZATION: each episode's step reports it, the location still loads
@@ -65,6 +69,7 @@ def build_speakers_asset(prefix: str) -> dg.AssetsDefinition:
         kinds={"json"},
         owners=OWNERS,
         tags={"domain": "speakers"},
+        op_tags=dict(op_tags) if op_tags else None,
         code_version=version,
         description=f"Speaker diarization of the episode's speech result in this location ({prefix}), method "
         f"{version} (the code version; CAST_DIARIZATION, off to disable). Writes {out_name}: turns labelled "

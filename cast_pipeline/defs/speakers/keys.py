@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from cast_pipeline.defs.speech.keys import PREFIXES
+from cast_pipeline.defs.speech.keys import check_prefix
 
 SPEAKERS_ASSET_NAME = "speakers"
 
 
 def speakers_key(prefix: str) -> dg.AssetKey:
-    """``AssetKey([prefix, "speakers"])`` for one of the speech location prefixes."""
-    if prefix not in PREFIXES:
-        raise ValueError(f"unknown speech location prefix {prefix!r}; use one of {', '.join(PREFIXES)}")
-    return dg.AssetKey([prefix, SPEAKERS_ASSET_NAME])
+    """``AssetKey([prefix, "speakers"])`` for a speech location prefix (cast_pipeline.defs.speech.keys)."""
+    return dg.AssetKey([check_prefix(prefix), SPEAKERS_ASSET_NAME])

@@ -11,9 +11,7 @@ batch with :func:`cast_pipeline.speech.transcribe_files`, which decodes the next
 model works on the current one; a file that fails fails only its own partition.
 """
 
-import os
-import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +29,7 @@ from cast_pipeline.defs.speech.resources import SpeechModel
 from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.defs.transcripts.assets import publisher_transcript
 from cast_pipeline.feeds.snapshot import load_episode
+from cast_pipeline.fleet.settings import worker_identity
 from cast_pipeline.http import make_client
 from cast_pipeline.integrity import files_metadata
 from cast_pipeline.paths import write_text_atomic
@@ -175,8 +174,7 @@ def _speech_metadata(title: str, result: SpeechResult, path: Path, audio_fp: str
         "chunks": result.chunks,
         "redecoded_share": round(result.redecoded_share, 3),
         "removed_by_guards": dg.MetadataValue.json([r.to_dict() for r in result.removed[:50]]),
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
+        **worker_identity(),  # host, pid; queue and worker name on a fleet worker
         "audio_file": str(path),
         "audio_fingerprint": audio_fp,
         "preview": dg.MetadataValue.md(text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS else "")),
@@ -201,12 +199,15 @@ def _reused_metadata(title: str, done: ReusableSpeech) -> dict[str, Any]:
     }
 
 
-def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
+def build_speech_asset(
+    prefix: str, model: SpeechModel, *, op_tags: Mapping[str, str] | None = None, pool: str = "speech"
+) -> dg.AssetsDefinition:
     """The ``<prefix>/speech_transcript`` asset, its code version ``<backend>:<model>`` from ``model``.
 
     ``model`` is the location's configured :class:`SpeechModel` (the same values must be bound as
     the ``speech_model`` resource); its backend and model name become the asset's code version, so
-    after a model change the UI marks every partition made with the old one as changed.
+    after a model change the UI marks every partition made with the old one as changed. ``op_tags``
+    and ``pool``: the fleet routes the step to a Celery queue and limits it per queue.
     """
     key = speech_key(prefix)
     version = model.describe()
@@ -222,7 +223,8 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
         owners=OWNERS,
         tags={"domain": "speech"},
         code_version=version,
-        pool="speech",
+        pool=pool,
+        op_tags=dict(op_tags) if op_tags else None,
         description=f"Speech-to-text of the episode's audio in this code location ({prefix}), model {version} "
         f"(the code version). Writes {out_name}: segments with word times, plus model, device, duration, "
         "realtime factor, host and pid. Episodes with a publisher transcript are recorded as not_needed "
@@ -265,15 +267,13 @@ def build_speech_asset(prefix: str, model: SpeechModel) -> dg.AssetsDefinition:
                 }
             audio_fp = fingerprint(planned.path)
             result = batch.next_result(planned.path)
-            host, pid = socket.gethostname(), os.getpid()
             text = result.to_json(
                 episode_key=ep_key,
                 location=prefix,
                 audio_file=planned.path.name,
                 audio_fingerprint=audio_fp,
                 realtime_factor=round(result.realtime_factor, 3) if result.processing_seconds > 0 else None,
-                host=host,
-                pid=pid,
+                **worker_identity(),
                 code_version=version,
                 transcribed_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )

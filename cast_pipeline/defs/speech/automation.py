@@ -241,13 +241,15 @@ def _target_newer(source: dg.EventLogRecord, target: dg.EventLogRecord | None) -
     return target is not None and target.storage_id > source.storage_id
 
 
-def build_audio_ready_sensor(prefix: str, default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
-    """``audio_ready_<prefix>``: downloaded audio not yet transcribed here -> ``transcribe_job``."""
+def build_audio_ready_sensor(
+    prefix: str, default_status: dg.DefaultSensorStatus, job_name: str = TRANSCRIBE_JOB
+) -> dg.SensorDefinition:
+    """``audio_ready_<prefix>``: downloaded audio not yet transcribed here -> ``job_name``."""
     return build_followup_sensor(
         name=audio_ready_sensor_name(prefix),
         sources=[Source(AUDIO_KEY, _status_is("downloaded"))],
         target=speech_key(prefix),
-        job_name=TRANSCRIBE_JOB,
+        job_name=job_name,
         is_done=_same_audio_transcribed,
         default_status=default_status,
         description=f"Transcribes episodes whose audio was downloaded (status downloaded) and not yet "
@@ -277,12 +279,17 @@ def build_transcript_sources_sensor(speech_prefixes: Sequence[str]) -> dg.Sensor
     )
 
 
-def build_transcribe_job(prefix: str) -> UnresolvedAssetJobDefinition:
-    """``transcribe_job``: the location's speech and speakers assets (one process, one model load per run)."""
+def build_transcribe_job(
+    prefix: str, name: str = TRANSCRIBE_JOB, executor_def: dg.ExecutorDefinition = dg.in_process_executor
+) -> UnresolvedAssetJobDefinition:
+    """``transcribe_job``: the location's speech and speakers assets (one process, one model load per run).
+
+    The fleet names one such job per queue and runs it with its Celery executor (each step on a worker).
+    """
     return dg.define_asset_job(
-        TRANSCRIBE_JOB,
+        name,
         selection=dg.AssetSelection.assets(speech_key(prefix), speakers_key(prefix)),
-        executor_def=dg.in_process_executor,
+        executor_def=executor_def,
         description=f"Speech-to-text of a range of episodes with this location's model "
         f"({speech_key(prefix).to_user_string()}), then who spoke when ({speakers_key(prefix).to_user_string()}).",
     )
