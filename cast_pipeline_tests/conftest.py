@@ -48,6 +48,7 @@ XDIST_GROUPS = {
     "cast_pipeline_tests/search/": "corpus",
     "cast_pipeline_tests/cli/test_main.py": "demo",
     "cast_pipeline_tests/notebooks/": "demo",
+    "cast_pipeline_tests/fleet/": "fleet",  # module-scoped Redis servers on fixed ports 6391-6394
 }
 
 
