@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 
+import cast_pipeline.locations  # noqa: F401  (like every real location: cast_pipeline.code_server)
+
 PARTS = dg.StaticPartitionsDefinition([f"p{i}" for i in range(4)])
 SECONDS_PER_PARTITION = 2.0
 
