@@ -4,10 +4,17 @@ A PostgreSQL cluster of this test's own (initdb + pg_ctl on a free port in a tem
 disturbs no other test. deploy/dagster.yaml points at it; a real `dagster api grpc` location serves a
 partitioned asset that takes a few seconds per partition and a real `dagster-daemon` runs the backfill.
 One partition in, PostgreSQL is stopped (`pg_ctl stop -m fast`, as `systemctl restart postgresql`
-does) for a minute and started again; then the location is restarted like `systemctl restart`
-(SIGTERM, back 10 s later). The daemon may exit when it loses its database; like systemd
-(Restart=on-failure, RestartSec=10) the test starts it again. Every partition must end materialised,
-its file written whole, and the backfill COMPLETED_SUCCESS, within a bound after the location is back.
+does) for OUTAGE_SECONDS and started again; then the location is restarted like `systemctl restart`
+(SIGTERM, back RESTART_SEC later). The daemon may exit when it loses its database; like systemd
+(Restart=on-failure) the test starts it again. Every partition must end materialised, its file
+written whole, and the backfill itself COMPLETED_SUCCESS (no hand work, no new backfill), within a
+bound after each part is back.
+
+What it caught: the run in flight dies with PostgreSQL (it cannot write its events), and the code
+server's thread that fails dead runs died on the database error, so the dead run stayed STARTED for
+ever and every queued run of the location waited behind it (fixed: cast_pipeline.code_server). Then
+the backfill, evaluated while the location restarted, failed for good ("asset no longer exists";
+fixed: DAGSTER_BACKFILL_RETRY_DEFINITION_CHANGED_ERROR in deploy/env.example).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 from cast_pipeline_tests.conftest import REPO_ROOT
 from cast_pipeline_tests.deploy.backfill_location import PARTS
+from cast_pipeline_tests.deploy.deploykit import ENV_EXAMPLE, read_env_file
 from cast_pipeline_tests.deploy.recoverykit import (
     PrivateCluster,
     daemon,
@@ -42,8 +50,11 @@ from cast_pipeline_tests.deploy.recoverykit import (
 
 pytestmark = pytest.mark.slow
 ASSET = dg.AssetKey("slow_part")
-OUTAGE_SECONDS = 60
-RESTART_SEC = 10  # deploy/systemd/cast-dagster-daemon.service
+# 20 s in the suite: any outage longer than a second kills the run in flight (its events cannot be
+# written), which is the fault that matters; bench/bench_recovery.py runs it with the minute of issue 11.
+OUTAGE_SECONDS = float(os.environ.get("CAST_TEST_PG_OUTAGE_SECONDS", "20"))
+# systemd's RestartSec (deploy/systemd) is 10 s; recovery is timed from the moment a part is back.
+RESTART_SEC = float(os.environ.get("CAST_TEST_RESTART_SECONDS", "3"))
 
 
 @pytest.fixture
@@ -70,12 +81,7 @@ def _materialized(instance: dg.DagsterInstance) -> set[str]:
     return instance.get_materialized_partitions(ASSET)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known gap of issue 11: after a 60 s PostgreSQL outage the backfill made no further progress within "
-    "180 s in 3 of 4 runs on this machine (passed once); runs in CI so a fix shows up as XPASS",
-)
-def test_backfill_completes_after_postgres_is_down_for_a_minute(
+def test_backfill_completes_after_postgres_is_down_then_the_location_restarts(
     cluster: PrivateCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "home"
@@ -86,7 +92,8 @@ def test_backfill_completes_after_postgres_is_down_for_a_minute(
         "DAGSTER_COMPUTE_LOG_DIR": str(tmp_path / "shared" / "compute_logs"),
         "DAGSTER_ARTIFACT_DIR": str(tmp_path / "shared" / "artifacts"),
         "CAST_DATA_DIR": str(tmp_path / "shared"),
-        "DAGSTER_MAX_BACKFILL_RETRIES": "40",  # as deploy/env.example sets it for the daemon
+        **{k: v for k, v in read_env_file(ENV_EXAMPLE).items() if k.startswith("DAGSTER_BACKFILL")},
+        "DAGSTER_MAX_BACKFILL_RETRIES": read_env_file(ENV_EXAMPLE)["DAGSTER_MAX_BACKFILL_RETRIES"],
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
