@@ -73,7 +73,7 @@ def test_kill_9_then_ctrl_c_then_two_runs_at_once_converge_without_redoing_finis
     3. Two runs started at once: one waits for the other; together they finish every episode,
        transcribing each once and reusing (not rewriting) every speech file of the runs before.
     """
-    env, count = make_env(tmp_path), 4
+    env, count = make_env(tmp_path), 3
     url = serve_clips(http_server, shared_data, count)
     instance = env.instance()
 

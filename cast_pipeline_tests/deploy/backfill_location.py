@@ -13,7 +13,7 @@ import dagster as dg
 
 import cast_pipeline.locations  # noqa: F401  (like every real location: cast_pipeline.code_server)
 
-PARTS = dg.StaticPartitionsDefinition([f"p{i}" for i in range(4)])
+PARTS = dg.StaticPartitionsDefinition([f"p{i}" for i in range(6)])
 SECONDS_PER_PARTITION = 2.0
 
 

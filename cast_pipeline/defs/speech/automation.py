@@ -244,9 +244,12 @@ def _target_newer(source: dg.EventLogRecord, target: dg.EventLogRecord | None) -
     return target is not None and target.storage_id > source.storage_id
 
 
-def build_audio_ready_sensor(prefix: str, default_status: dg.DefaultSensorStatus) -> dg.SensorDefinition:
+def build_audio_ready_sensor(
+    prefix: str, default_status: dg.DefaultSensorStatus, minimum_interval_seconds: int = 60
+) -> dg.SensorDefinition:
     """``audio_ready_<prefix>``: downloaded audio not yet transcribed here -> ``transcribe_job``."""
     return build_followup_sensor(
+        minimum_interval_seconds=minimum_interval_seconds,
         name=audio_ready_sensor_name(prefix),
         sources=[Source(AUDIO_KEY, _status_is("downloaded"))],
         target=speech_key(prefix),
