@@ -235,9 +235,21 @@ def test_killed_worker_restarted_location_and_daemon_all_recover_and_every_episo
     runs = runs_of(d.instance, TRANSCRIBE_JOB)
     assert len(runs) == 4, "each of the three faults cost one run and got exactly one replacement"
     assert [r.status for r in runs[:3]] == [dg.DagsterRunStatus.FAILURE] * 3
+    # Nothing finished was done twice: each episode transcribed once (sensor runs record each episode as it
+    # finishes; a speech file already written for the same audio is reused, not transcribed again).
+    for key in d.episodes:
+        statuses = _speech_statuses(d, key)
+        assert statuses.count("transcribed") == 1, f"{key}: {statuses}"
     for name, seconds in timings.items():
         fault, _, measure = name.partition(" -> ")
         report(fault, measure, seconds)
+
+
+def _speech_statuses(d: Deployment, key: str) -> list[str]:
+    records = d.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=speech_key(GPU), asset_partitions=[key]), limit=100, ascending=True
+    ).records
+    return [str(r.asset_materialization.metadata["status"].value) for r in records if r.asset_materialization]
 
 
 def _ended_at(d: Deployment, run_id: str) -> float:

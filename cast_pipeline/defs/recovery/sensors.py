@@ -38,7 +38,7 @@ def reclaim_dead_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     return dg.SkipReason(f"reclaimed {len(reclaimed)} run(s): " + "; ".join(d.line() for d in reclaimed))
 
 
-RESUME_INTERVAL_SECONDS = 30
+RESUME_INTERVAL_SECONDS = 15
 
 
 @dg.sensor(
@@ -46,7 +46,8 @@ RESUME_INTERVAL_SECONDS = 30
     minimum_interval_seconds=RESUME_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Launches the missing partitions of a backfill that ended FAILED or COMPLETED_FAILED (a location "
-    "or PostgreSQL was down, its runs crashed) again, as 'Re-execute from failure' would, up to 3 times.",
+    "or PostgreSQL was down, its runs crashed) again, as 'Re-execute from failure' would, up to 3 times; "
+    "partitions materialised since the backfill began are left out.",
 )
 def resume_failed_backfills(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     resumed = resume_backfills(context.instance)

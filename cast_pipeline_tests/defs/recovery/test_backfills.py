@@ -84,6 +84,16 @@ def test_missing_partitions_of_a_failed_backfill_are_launched_again(
     assert resume_failed_backfills(instance, now=now + 60) == [], "one re-launch per failed backfill"
 
 
+def test_a_partition_materialised_by_a_failed_run_is_not_launched_again(instance: dg.DagsterInstance) -> None:
+    """A run that recorded c and then failed (PostgreSQL went away before its success): c is done."""
+    now = time.time()
+    _failed_backfill(instance, ended=now - RESUME_DELAY_SECONDS - 1)
+    instance.report_runless_asset_event(dg.AssetMaterialization(part.key, partition="c"))
+    (resumed,) = resume_failed_backfills(instance, now=now)
+    new = instance.get_backfill(resumed.new_id)
+    assert new is not None and _partitions(new) == {"d"}
+
+
 def test_a_backfill_that_just_failed_is_given_time_before_it_is_resumed(instance: dg.DagsterInstance) -> None:
     now = time.time()
     _failed_backfill(instance, ended=now - 1)
