@@ -1,6 +1,17 @@
-"""Recovery time of `cast-pipeline run` after kill -9 mid-speech, against a clean run of the same feed.
+"""Recovery time per fault: `cast-pipeline run` on one machine, and the PostgreSQL deployment.
 
-Run by hand (not a test):  .venv/bin/python bench/bench_recovery.py [--episodes 6] [--repeat 1]
+Run by hand (not a test):
+    .venv/bin/python bench/bench_recovery.py [--episodes 6] [--repeat 1]     # single machine
+    .venv/bin/python bench/bench_recovery.py --deployment [--repeat 1]      # PostgreSQL deployment
+
+``--deployment`` runs the fault tests of the PostgreSQL deployment (cast_pipeline_tests/deploy/
+test_recovery.py and test_postgres_outage.py: real daemon, webserver, gRPC location, a private
+PostgreSQL) with production timings instead of the suite's short ones: systemd's 10 s RestartSec,
+PostgreSQL down for a full minute, Dagster's own 30 s backfill loop. It prints one table row per
+fault and measure (the ``recovery | ...`` lines the tests print). Needs initdb/pg_ctl and
+CAST_TEST_POSTGRES_URL like the tests.
+
+Single machine:
 
 Serves a feed of N short real-speech clips (shared/data/audio) on 127.0.0.1 and, in fresh
 instances and data folders, measures with real `cast-pipeline run` processes:
@@ -15,6 +26,8 @@ shared and noisy: compare the ratio, not the absolute seconds.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,11 +49,49 @@ def _timed_run(env: Env, url: str) -> float:
     return time.monotonic() - started
 
 
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOYMENT_TESTS = ["cast_pipeline_tests/deploy/test_recovery.py", "cast_pipeline_tests/deploy/test_postgres_outage.py"]
+PRODUCTION_TIMINGS = {
+    "CAST_TEST_RESTART_SECONDS": "10",
+    "CAST_TEST_PG_OUTAGE_SECONDS": "60",
+    "CAST_TEST_BACKFILL_INTERVAL": "0",
+}
+
+
+def deployment(repeat: int) -> None:
+    rows: list[tuple[str, str, str]] = []
+    env = {**os.environ, **PRODUCTION_TIMINGS, "PYTHONPATH": str(ROOT)}
+    for attempt in range(1, repeat + 1):
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *DEPLOYMENT_TESTS],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        for line in done.stdout.splitlines():
+            if line.startswith("recovery | "):
+                _, fault, measure, seconds = (part.strip() for part in line.split("|"))
+                rows.append((fault, measure, seconds))
+        status = "passed" if done.returncode == 0 else f"FAILED (pytest exit {done.returncode})"
+        print(f"deployment run {attempt}: {status} in {time.monotonic() - started:.0f} s", flush=True)
+        if done.returncode != 0:
+            print(done.stdout[-4000:])
+    print("\n| fault | measure | seconds |\n| --- | --- | --- |")
+    for fault, measure, seconds in rows:
+        print(f"| {fault} | {measure} | {seconds} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--episodes", type=int, default=6)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--deployment", action="store_true", help="the PostgreSQL deployment's faults")
     args = parser.parse_args()
+    if args.deployment:
+        deployment(args.repeat)
+        return
     server = LocalHTTPServer().start()
     try:
         url = serve_clips(server, SHARED_DATA, args.episodes)

@@ -14,7 +14,7 @@ import dagster as dg
 from cast_pipeline.defs.feeds.assets import episode, feed
 from cast_pipeline.defs.feeds.sensors import new_episodes
 from cast_pipeline.defs.jobs import build_jobs
-from cast_pipeline.defs.recovery.sensors import reclaim_dead_runs
+from cast_pipeline.defs.recovery.sensors import reclaim_dead_runs, resume_failed_backfills
 from cast_pipeline.defs.search.assets import build_embeddings_asset, search_index
 from cast_pipeline.defs.search.automation import search_automation, search_index_job
 from cast_pipeline.defs.search.checks import SEARCH_CHECKS
@@ -51,6 +51,7 @@ defs = dg.Definitions(
         awaiting_transcripts,
         search_automation,
         reclaim_dead_runs,  # this machine only: fail runs whose process died, free their pool slots
+        resume_failed_backfills,  # a backfill failed by a crash or outage: launch its missing partitions again
     ],
     jobs=[*build_jobs(ASSETS), build_transcribe_job(LOCAL), build_transcript_job(ASSETS), search_index_job],
     asset_checks=SEARCH_CHECKS,

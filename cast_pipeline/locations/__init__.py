@@ -12,3 +12,8 @@ own speech asset key; ``transcript`` in core depends on both by key, which is ho
 lineage across locations (deploy/workspace.yaml lists the three). ``cast_pipeline.definitions``
 keeps everything in one location for a single machine.
 """
+
+from cast_pipeline.code_server import keep_orphan_check_alive
+
+# Inside `dagster api grpc`: a run worker that died during a PostgreSQL outage must still be failed.
+keep_orphan_check_alive()

@@ -18,6 +18,7 @@ import dagster as dg
 from cast_pipeline.defs.feeds.assets import episode, feed
 from cast_pipeline.defs.feeds.sensors import new_episodes
 from cast_pipeline.defs.jobs import build_jobs
+from cast_pipeline.defs.recovery.sensors import resume_failed_backfills
 from cast_pipeline.defs.search.assets import build_embeddings_asset, search_index
 from cast_pipeline.defs.search.automation import search_automation, search_index_job
 from cast_pipeline.defs.search.checks import SEARCH_CHECKS
@@ -41,7 +42,13 @@ ASSETS += [build_embeddings_asset(embedding_model), search_index]
 
 defs = dg.Definitions(
     assets=ASSETS,
-    sensors=[new_episodes, build_transcript_sources_sensor(SPEECH_PREFIXES), awaiting_transcripts, search_automation],
+    sensors=[
+        new_episodes,
+        build_transcript_sources_sensor(SPEECH_PREFIXES),
+        awaiting_transcripts,
+        search_automation,
+        resume_failed_backfills,  # backfills of every location: the instance is shared
+    ],
     jobs=[*build_jobs(ASSETS), build_transcript_job(ASSETS), search_index_job],
     asset_checks=SEARCH_CHECKS,
     resources={"cast": CastResource(), "embedding_model": embedding_model},

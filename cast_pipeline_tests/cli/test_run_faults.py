@@ -45,12 +45,6 @@ def _finish(proc: subprocess.Popen[str], timeout: float = RUN_BOUND_SECONDS) -> 
     return proc.returncode, out + err
 
 
-def _run_to_end(env: Env, url: str) -> tuple[int, str, float]:
-    started = time.monotonic()
-    rc, output = _finish(start_run(env, "--feed", url))
-    return rc, output, time.monotonic() - started
-
-
 def _assert_converged(env: Env, url: str, before: dict[str, os.stat_result], count: int) -> None:
     """Every episode transcribed, files that existed before not rewritten and reported as reused."""
     instance = env.instance()
@@ -68,56 +62,64 @@ def _assert_converged(env: Env, url: str, before: dict[str, os.stat_result], cou
     assert claimed(instance) == []
 
 
-def test_kill_9_mid_speech_then_the_next_run_reclaims_the_pool_and_reuses_finished_speech(
+def test_kill_9_then_ctrl_c_then_two_runs_at_once_converge_without_redoing_finished_speech(
     tmp_path: Path, http_server: LocalHTTPServer, shared_data: Path
 ) -> None:
-    env, count = make_env(tmp_path), 6
+    """One instance through three faults in a row, as an unlucky user would meet them.
+
+    1. ``kill -9`` of a run mid-speech leaves it STARTED holding the speech slot; the next run
+       reclaims it (fails it, frees the slot) instead of waiting for ever, and reuses its speech file.
+    2. Ctrl-C of that multi-batch run stops it within seconds; its second batch never starts.
+    3. Two runs started at once: one waits for the other; together they finish every episode,
+       transcribing each once and reusing (not rewriting) every speech file of the runs before.
+    """
+    env, count = make_env(tmp_path), 3
     url = serve_clips(http_server, shared_data, count)
+    instance = env.instance()
+
+    # 1. kill -9 mid-speech
     first = start_run(env, "--feed", url)
     wait_for(lambda: len(env.speech_files()) >= 1, RUN_BOUND_SECONDS, "the first speech file", first)
     first.kill()  # SIGKILL: no cleanup of any kind
     first.communicate()
-    before = env.speech_files()
-    assert 1 <= len(before) < count, "the kill must land mid-batch"
-    instance = env.instance()
+    after_kill = env.speech_files()
+    assert 1 <= len(after_kill) < count, "the kill must land mid-batch"
     (dead,) = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
     assert claimed(instance) == [dead.run_id]  # the fault of issue 11: the dead run holds the speech slot
 
-    rc, output, seconds = _run_to_end(env, url)
-    print(f"\nrecovery after kill -9: second run {seconds:.1f} s from start to success")
-    assert rc == 0, output
-    assert f"reclaimed run {dead.run_id[:8]}" in output and "speech" in output
+    # 2. the next run reclaims the dead run's slot, goes on, and is stopped by Ctrl-C in its first batch
+    started = time.monotonic()
+    second = start_run(env, "--feed", url, "--batch-size", "2")  # two batches: Ctrl-C must stop both
+    wait_for(lambda: len(env.speech_files()) > len(after_kill), RUN_BOUND_SECONDS, "a new speech file", second)
+    reclaimed_after = time.monotonic() - started
+    second.send_signal(signal.SIGINT)
+    interrupted_at = time.monotonic()
+    rc, output = _finish(second, timeout=60)
+    stop_seconds = time.monotonic() - interrupted_at
+    print(f"\nkill -9: the next run wrote new speech {reclaimed_after:.1f} s after it started (no pool wait)")
+    print(f"Ctrl-C: run stopped {stop_seconds:.1f} s after SIGINT")
+    assert f"reclaimed run {dead.run_id[:8]}" in output and "speech" in output, output
     assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
-    _assert_converged(env, url, before, count)
     failure = instance.all_logs(dead.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     assert "is gone" in failure[-1].dagster_event.message
-
-
-def test_ctrl_c_stops_the_run_within_seconds_and_the_next_run_continues(
-    tmp_path: Path, http_server: LocalHTTPServer, shared_data: Path
-) -> None:
-    env, count = make_env(tmp_path), 6
-    url = serve_clips(http_server, shared_data, count)
-    first = start_run(env, "--feed", url, "--batch-size", "3")  # two batches: Ctrl-C must stop both
-    wait_for(lambda: len(env.speech_files()) >= 1, RUN_BOUND_SECONDS, "the first speech file", first)
-    first.send_signal(signal.SIGINT)
-    interrupted_at = time.monotonic()
-    rc, output = _finish(first, timeout=60)
-    stop_seconds = time.monotonic() - interrupted_at
-    print(f"\nCtrl-C: run stopped {stop_seconds:.1f} s after SIGINT")
     assert rc == 130, output
     assert stop_seconds < 30
     assert "stopped by Ctrl-C" in output and "continue with the next `cast-pipeline run`" in output
-    before = env.speech_files()
-    assert len(before) < count
-    instance = env.instance()
     assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
     assert claimed(instance) == []
-    assert len(instance.get_runs()) == 1  # the second batch never started
+    assert len(instance.get_runs()) == 2, "the killed run and one batch of the interrupted run: no second batch"
+    before = env.speech_files()
+    assert len(before) < count
 
-    rc, output, seconds = _run_to_end(env, url)
-    print(f"after Ctrl-C: next run {seconds:.1f} s from start to success")
-    assert rc == 0, output
+    # 3. two runs at once finish the rest: each episode transcribed once, finished speech reused
+    started = time.monotonic()
+    one = start_run(env, "--feed", url)
+    wait_for(lambda: (env.home / "cast-pipeline-run.lock").exists(), 60, "the run to take the lock", one)
+    other = start_run(env, "--feed", url)
+    (rc1, out1), (rc2, out2) = _finish(one), _finish(other)
+    print(f"then two runs at once: both done {time.monotonic() - started:.1f} s after the first started")
+    assert rc1 == 0 and rc2 == 0, out1 + out2
+    assert "another `cast-pipeline run` is working on this Dagster instance" in out1 + out2
     _assert_converged(env, url, before, count)
 
 
@@ -155,24 +157,3 @@ def test_ctrl_c_while_waiting_for_a_pool_slot_stops_the_run(
     finally:
         holder.kill()
         holder.wait()
-    rc, output, _ = _run_to_end(env, url)  # the holder is gone now: its run is failed and its slot freed
-    assert rc == 0, output
-    assert f"reclaimed run {busy.run_id[:8]}" in output
-    assert len(env.transcripts()) == 1
-
-
-def test_two_runs_at_once_transcribe_each_episode_once(
-    tmp_path: Path, http_server: LocalHTTPServer, shared_data: Path
-) -> None:
-    env, count = make_env(tmp_path), 3
-    url = serve_clips(http_server, shared_data, count)
-    first = start_run(env, "--feed", url)
-    wait_for(lambda: (env.home / "cast-pipeline-run.lock").exists(), 60, "the first run to start", first)
-    second = start_run(env, "--feed", url)
-    (rc1, out1), (rc2, out2) = _finish(first), _finish(second)
-    assert rc1 == 0 and rc2 == 0, out1 + out2
-    assert "another `cast-pipeline run` is working on this Dagster instance" in out1 + out2
-    instance = env.instance()
-    assert len(env.transcripts()) == count
-    for key in env.speech_files():
-        assert speech_statuses(instance, key) == ["transcribed"]

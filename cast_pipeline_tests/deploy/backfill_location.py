@@ -11,8 +11,11 @@ from pathlib import Path
 
 import dagster as dg
 
-PARTS = dg.StaticPartitionsDefinition([f"p{i}" for i in range(4)])
-SECONDS_PER_PARTITION = 2.0
+import cast_pipeline.locations  # noqa: F401  (like every real location: cast_pipeline.code_server)
+from cast_pipeline.defs.recovery.sensors import resume_failed_backfills
+
+PARTS = dg.StaticPartitionsDefinition([f"p{i}" for i in range(6)])
+SECONDS_PER_PARTITION = 3.0  # the PostgreSQL outage test stops the database inside this window
 
 
 @dg.asset(partitions_def=PARTS)
@@ -26,4 +29,5 @@ def slow_part(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"run": context.run_id})
 
 
-defs = dg.Definitions(assets=[slow_part])
+# As in the deployment, where the core location runs it for every location's backfills.
+defs = dg.Definitions(assets=[slow_part], sensors=[resume_failed_backfills])

@@ -120,18 +120,54 @@ def grpc_location(name: str, module: str, port: int, env: Mapping[str, str], wor
 
 
 def wait_for_grpc(service: Service, port: int, timeout: float = 120) -> None:
-    check = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port), "-h", "127.0.0.1"]
+    """Wait until the server answers a gRPC ping (in this process: no CLI start-up in the measured time)."""
+    from dagster._core.errors import DagsterUserCodeUnreachableError
+    from dagster._grpc.client import DagsterGrpcClient
+
+    client = DagsterGrpcClient(port=port, host="127.0.0.1")
 
     def healthy() -> bool:
         if not service.alive():
             raise AssertionError(f"{service.name} exited:\n{service.tail()}")
-        return subprocess.run(check, env=service.env, capture_output=True, timeout=60).returncode == 0
+        try:
+            client.ping("up")
+        except DagsterUserCodeUnreachableError:
+            return False
+        return True
 
-    wait_for(healthy, timeout, f"gRPC server {service.name} on port {port}", every=1)
+    wait_for(healthy, timeout, f"gRPC server {service.name} on port {port}", every=0.2)
 
 
-def daemon(workspace: Path, env: Mapping[str, str], workdir: Path) -> Service:
-    return Service("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env, workdir)
+def daemon(workspace: Path, env: Mapping[str, str], workdir: Path, backfill_interval: int | None = None) -> Service:
+    """The real `dagster-daemon`; with ``backfill_interval``, its backfill loop ticks that often (fast_daemon)."""
+    if backfill_interval is None:
+        return Service("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env, workdir)
+    wrapper = [sys.executable, "-m", "cast_pipeline_tests.deploy.fast_daemon", str(backfill_interval)]
+    return Service("daemon", [*wrapper, "run", "-w", str(workspace)], env, workdir)
+
+
+def webserver(workspace: Path, port: int, env: Mapping[str, str], workdir: Path) -> Service:
+    argv = [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)]
+    return Service("webserver", argv, env, workdir)
+
+
+def graphql(port: int, query: str, timeout: float = 10) -> dict[str, Any]:
+    """POST ``query`` to the webserver's GraphQL endpoint; its ``data``."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())["data"]
+
+
+def report(fault: str, measure: str, seconds: float) -> None:
+    """One recovery figure, printed (``pytest -s``) in the form bench/bench_recovery.py collects."""
+    print(f"\nrecovery | {fault} | {measure} | {seconds:.1f} s", flush=True)
 
 
 # --- run records ----------------------------------------------------------------------------------

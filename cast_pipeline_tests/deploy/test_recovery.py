@@ -5,7 +5,7 @@ the ``transcribe_gpu`` location is a real ``dagster api grpc`` server (its model
 ``dagster-daemon`` runs the sensors, the queue, run monitoring and retries. The core side (feed, audio
 download) runs in this process. Two episodes of short real speech are transcribed while the test
 kills, in turn, the run worker (``kill -9``), the whole location (SIGKILL of its process group, restarted
-10 s later, as systemd does) and the daemon; the episodes must still end up transcribed, in bounded
+RESTART_DELAY s later, as systemd does) and the daemon; the episodes must still end up transcribed, in bounded
 time, with deploy/dagster.yaml's own monitoring settings. Timings are printed (``-s``) for
 deploy/README.md.
 """
@@ -37,6 +37,7 @@ from cast_pipeline_tests.deploy.recoverykit import (
     daemon,
     free_port,
     grpc_location,
+    report,
     runs_of,
     step_started_at,
     wait_for,
@@ -49,7 +50,9 @@ from cast_pipeline_tests.httpserver import LocalHTTPServer
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 SPEECH_STEP = speech_key(GPU).to_python_identifier()
 EPISODES = 2
-RESTART_DELAY = 10  # systemd's RestartSec in deploy/systemd
+# systemd's RestartSec in deploy/systemd is 10 s; recovery is timed from the moment the part is back, so
+# the suite waits less (bench/bench_recovery.py uses 10).
+RESTART_DELAY = float(os.environ.get("CAST_TEST_RESTART_SECONDS", "3"))
 
 
 @dataclass
@@ -93,14 +96,15 @@ def deployment(
     workspace.write_text(
         f"load_from:\n  - grpc_server: {{host: 127.0.0.1, port: {port}, location_name: transcribe_gpu}}\n"
     )
-    location = grpc_location("transcribe_gpu", "cast_pipeline.locations.gpu", port, os.environ, tmp_path)
+    # cast_pipeline.locations.gpu with its sensor ticking every CAST_TEST_SENSOR_INTERVAL s (gpu_location)
+    location = grpc_location("transcribe_gpu", "cast_pipeline_tests.deploy.gpu_location", port, os.environ, tmp_path)
     the_daemon = daemon(workspace, os.environ, tmp_path)
     try:
-        # core's part, in this process: the feed, its episodes and their audio
+        # The location starts while core's part runs here: the feed, its episodes and their audio.
+        location.start()
         keys = sorted(register_feed(core.defs, instance, url, data_dir).values())
         assert run_range(core.defs, "episodes_job", instance, keys).success
         assert all(latest_metadata(instance, "audio", k)["status"] == "downloaded" for k in keys)
-        location.start()
         wait_for_grpc(location, port)
         the_daemon.start()
         yield Deployment(instance, location, port, the_daemon, keys)
@@ -222,15 +226,30 @@ def test_killed_worker_restarted_location_and_daemon_all_recover_and_every_episo
     # The restarted daemon runs the sensor again; it does not ask for the transcribed episodes again.
     sensor = audio_ready_sensor_name(GPU)
 
-    def ticked_again() -> bool:
+    def ticked_again() -> float | None:
         ticks = d.instance.get_ticks(_sensor_origin_id(d, sensor), _sensor_selector_id(d, sensor), limit=5)
-        return any(t.timestamp > restarted for t in ticks)
+        return min((t.timestamp for t in ticks if t.timestamp > restarted), default=None)
 
-    wait_for(ticked_again, 90, f"a tick of {sensor} after the daemon restart\n{d.logs()}", every=2)
+    tick = wait_for(ticked_again, 90, f"a tick of {sensor} after the daemon restart\n{d.logs()}", every=2)
+    timings["4. daemon kill -9, restarted -> its sensor ticked again"] = tick - restarted
     runs = runs_of(d.instance, TRANSCRIBE_JOB)
     assert len(runs) == 4, "each of the three faults cost one run and got exactly one replacement"
     assert [r.status for r in runs[:3]] == [dg.DagsterRunStatus.FAILURE] * 3
-    print("\n" + "\n".join(f"{name}: {seconds:.1f} s" for name, seconds in timings.items()))
+    # Nothing finished was done twice: each episode transcribed once (sensor runs record each episode as it
+    # finishes; a speech file already written for the same audio is reused, not transcribed again).
+    for key in d.episodes:
+        statuses = _speech_statuses(d, key)
+        assert statuses.count("transcribed") == 1, f"{key}: {statuses}"
+    for name, seconds in timings.items():
+        fault, _, measure = name.partition(" -> ")
+        report(fault, measure, seconds)
+
+
+def _speech_statuses(d: Deployment, key: str) -> list[str]:
+    records = d.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=speech_key(GPU), asset_partitions=[key]), limit=100, ascending=True
+    ).records
+    return [str(r.asset_materialization.metadata["status"].value) for r in records if r.asset_materialization]
 
 
 def _ended_at(d: Deployment, run_id: str) -> float:

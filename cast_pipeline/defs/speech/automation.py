@@ -39,6 +39,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from dagster._core.events import DagsterEventType
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from cast_pipeline.defs.batching import RECORD_EACH_EPISODE_TAGS
 from cast_pipeline.defs.feeds.partitions import EPISODES, EPISODES_PER_RUN
 from cast_pipeline.defs.speakers.keys import speakers_key
 from cast_pipeline.defs.speech.keys import AUDIO_KEY, TRANSCRIPT_KEY, speech_key
@@ -82,11 +83,13 @@ def _range_requests(
     for batch in ranges:
         first, last = batch[0], batch[-1]
         run_key = f"{name}:{first}...{last}@{marker}" + (f"#{attempt}" if attempt > 1 else "")
+        # Each episode recorded as it finishes (defs.batching): a crashed run loses at most the one in flight.
         if first == last:
-            request = dg.RunRequest(run_key=run_key, job_name=job_name, partition_key=first)
+            tags = dict(RECORD_EACH_EPISODE_TAGS)
+            request = dg.RunRequest(run_key=run_key, job_name=job_name, partition_key=first, tags=tags)
         else:
             tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
-            request = dg.RunRequest(run_key=run_key, job_name=job_name, tags=tags)
+            request = dg.RunRequest(run_key=run_key, job_name=job_name, tags={**tags, **RECORD_EACH_EPISODE_TAGS})
         requests.append((request, batch))
     return requests
 
@@ -242,10 +245,14 @@ def _target_newer(source: dg.EventLogRecord, target: dg.EventLogRecord | None) -
 
 
 def build_audio_ready_sensor(
-    prefix: str, default_status: dg.DefaultSensorStatus, job_name: str = TRANSCRIBE_JOB
+    prefix: str,
+    default_status: dg.DefaultSensorStatus,
+    job_name: str = TRANSCRIBE_JOB,
+    minimum_interval_seconds: int = 60,
 ) -> dg.SensorDefinition:
     """``audio_ready_<prefix>``: downloaded audio not yet transcribed here -> ``job_name``."""
     return build_followup_sensor(
+        minimum_interval_seconds=minimum_interval_seconds,
         name=audio_ready_sensor_name(prefix),
         sources=[Source(AUDIO_KEY, _status_is("downloaded"))],
         target=speech_key(prefix),

@@ -15,6 +15,7 @@ import dagster as dg
 import pytest
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG, WILL_RETRY_TAG
 
+from cast_pipeline.defs.batching import RECORD_EACH_EPISODE_TAGS
 from cast_pipeline.defs.feeds.partitions import EPISODES
 from cast_pipeline.defs.speech.automation import PENDING, TRANSCRIBE_JOB, audio_ready_sensor_name
 from cast_pipeline.defs.speech.keys import AUDIO_KEY, GPU, speech_key
@@ -85,6 +86,16 @@ def test_only_the_episodes_not_done_are_requested_again(instance: dg.DagsterInst
     instance.report_run_failed(_run_for(instance, request))
     (repeat,) = _tick(instance, first.cursor).run_requests
     assert repeat.partition_key == "ep-b"
+
+
+def test_sensor_runs_record_each_episode_as_it_finishes(instance: dg.DagsterInstance) -> None:
+    """Criterion 3: a killed sensor run loses at most the episode in flight (defs.batching), retries too."""
+    first = _tick(instance, None)
+    (request,) = first.run_requests
+    assert RECORD_EACH_EPISODE_TAGS.items() <= request.tags.items()
+    instance.report_run_failed(_run_for(instance, request))
+    (repeat,) = _tick(instance, first.cursor).run_requests
+    assert RECORD_EACH_EPISODE_TAGS.items() <= repeat.tags.items()
 
 
 def test_an_announced_retry_or_a_cancel_is_not_doubled(instance: dg.DagsterInstance) -> None:
