@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import dagster as dg
 import yaml
 
+from cast_pipeline_tests.conftest import REPO_ROOT
 from cast_pipeline_tests.deploy.deploykit import DAGSTER_YAML, load_yaml
 
 BIN = Path(sys.executable).parent
@@ -68,7 +69,10 @@ class Service:
     """One long-running process (a code server, the daemon, PostgreSQL) that a test kills and restarts."""
 
     def __init__(self, name: str, argv: list[str], env: Mapping[str, str], workdir: Path) -> None:
-        self.name, self.argv, self.env, self.workdir = name, argv, dict(env), workdir
+        # The test-only modules these processes load (fast_daemon, gpu_location...) live in the
+        # cast_pipeline_tests package, which is not installed: put the repository on their path.
+        path = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        self.name, self.argv, self.env, self.workdir = name, argv, {**env, "PYTHONPATH": path}, workdir
         self.log = workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
