@@ -124,7 +124,7 @@ def build_corpus(paths: DataPaths, n: int, sample: int, seed: int) -> tuple[list
             enclosure_url=f"https://feed{f}.example/{e}.mp3", language="en",
         ))  # fmt: skip
         columns = [
-            [key] * PER_EPISODE, list(range(PER_EPISODE)), [30.0 * i for i in range(PER_EPISODE)],
+            [key] * PER_EPISODE, list(range(PER_EPISODE)), [0] * PER_EPISODE, [30.0 * i for i in range(PER_EPISODE)],
             [30.0 * i + 28 for i in range(PER_EPISODE)], [None] * PER_EPISODE, texts[lo:hi],
             [embedder.model_name] * PER_EPISODE,
         ]  # fmt: skip
