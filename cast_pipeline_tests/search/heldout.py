@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cast_pipeline.feeds.model import Episode
+from cast_pipeline.feeds.catalog import write_feed_catalog
+from cast_pipeline.feeds.model import Episode, Feed
 from cast_pipeline.feeds.snapshot import save_episode
 from cast_pipeline.keys import episode_key, feed_key
-from cast_pipeline.paths import DataPaths
+from cast_pipeline.paths import DataPaths, write_text_atomic
 from cast_pipeline.search import Embedder, embed_episode, update_index, write_episode_embeddings
+from cast_pipeline.segments import segments_to_json
 from cast_pipeline.transcripts.merge import merge_phrases
 from cast_pipeline.transcripts.parsing import parse
+from cast_pipeline.transcripts.store import TRANSCRIPT_JSON
 
 FEED_URL = "https://heldout.example/rss"
 TARGET = "podcast-namespace/example.html"
@@ -61,14 +64,20 @@ def episode_of(source: str) -> Episode:
 
 
 def index_heldout(paths: DataPaths, shared: Path, embedder: Embedder) -> str:
-    """Parse, merge, embed and index the held-out transcripts; returns the HTML example's episode key."""
-    keys = []
+    """Parse, merge, embed and index the held-out transcripts (with a feed catalog and transcript.json, so
+    the reader can show them); returns the HTML example's episode key."""
+    episodes = []
     for source in SOURCES:
         episode = episode_of(source)
         file = shared / "transcripts" / source
         phrases = merge_phrases(parse(file.read_bytes(), filename=file.name))
         save_episode(paths, episode)
+        meta = {"episode_key": episode.key, "title": episode.title, "feed_title": episode.feed_title,
+                "enclosure_url": episode.enclosure_url, "source": "publisher"}  # fmt: skip
+        write_text_atomic(paths.episode_file(episode.key, TRANSCRIPT_JSON), segments_to_json(phrases, **meta))
         write_episode_embeddings(paths, episode.key, embed_episode(episode.key, phrases, embedder))
-        keys.append(episode.key)
-    update_index(paths, keys)
+        episodes.append(episode)
+    feed = Feed(key=feed_key(FEED_URL), url=FEED_URL, title="Held-out transcripts", language="en")
+    write_feed_catalog(paths, feed, episodes)
+    update_index(paths, [e.key for e in episodes])
     return episode_of(TARGET).key

@@ -7,10 +7,16 @@ paragraph's start.
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
+from starlette.testclient import TestClient
 
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import Embedder, search
+from cast_pipeline.serve.app import build_app
+from cast_pipeline.serve.library import Library
 from cast_pipeline_tests.conftest import require_shared
 from cast_pipeline_tests.search.heldout import QUESTIONS, Question, index_heldout
 
@@ -63,3 +69,16 @@ def test_a_hit_inside_a_long_paragraph_starts_at_its_passage(heldout: tuple[Data
     assert question.anchor in hit.text and len(hit.text) <= 300
     assert 376.0 < hit.start < hit.end < 562.0  # inside the paragraph's span, well after its start
     assert hit.play_url.endswith(f"#t={int(hit.start)}")
+
+
+def test_the_reader_opens_the_transcript_at_the_passage(heldout: tuple[DataPaths, str]) -> None:
+    paths, key = heldout
+    question = QUESTIONS[0]
+    hit = search(question.query, mode="semantic", paths=paths, limit=1).iloc[0]
+    client = TestClient(build_app(Library(paths), warm=False))
+    results = client.get("/search", params={"q": question.query, "mode": "semantic"})
+    link = html.unescape(re.search(r'class="hit-link" href="([^"]+)"', results.text).group(1))  # type: ignore[union-attr]
+    assert link.startswith(f"/episodes/{key}?t={hit.start}&") and link.endswith(f"#seg-{question.segment_index}")
+    page = client.get(link.split("#")[0]).text
+    assert f'<div class="seg hit" id="seg-{question.segment_index}">' in page  # the paragraph holding the passage
+    assert f"seek({hit.start}, false)" in page  # the player starts at the passage, not at the paragraph
