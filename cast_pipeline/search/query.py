@@ -7,8 +7,9 @@ included, took p50 63 ms / p95 90 ms on 2 cores. Filters are applied inside each
 so a narrow filter still fills the page.
 
 Result rows come in two types: ``episode`` (the query matched an episode's title or description; title
-matches first, users expect them on top) and ``segment`` (a phrase of a transcript, with a timestamp and
-a play URL that starts the audio there).
+matches first, users expect them on top) and ``segment`` (a passage of a transcript phrase, see
+:mod:`cast_pipeline.search.passages`, with a timestamp and a play URL that starts the audio there;
+``segment_index`` is the phrase, ``passage_index`` the passage inside it).
 """
 
 from __future__ import annotations
