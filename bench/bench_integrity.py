@@ -65,6 +65,7 @@ def _embeddings(key: str, segments: list[Segment], rng: np.random.Generator) -> 
     columns = {
         "episode_key": [key] * len(segments),
         "segment_index": list(range(len(segments))),
+        "passage_index": [0] * len(segments),
         "start": [s.start for s in segments],
         "end": [s.end for s in segments],
         "speaker": [None] * len(segments),

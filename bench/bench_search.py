@@ -5,6 +5,8 @@ Run by hand (minutes at 1M segments; needs ~6 GiB RAM and ~5 GiB disk at 1M)::
     .venv/bin/python bench/bench_search.py                     # 1,000,000 segments
     .venv/bin/python bench/bench_search.py --segments 100000   # quicker
     .venv/bin/python bench/bench_search.py --segments 20000 --no-postgres
+    .venv/bin/python bench/bench_search.py --sample 5000 --queries 100 --phases keyword,semantic,hybrid,service \
+        --grid 80/5,120/5   # 1M in ~15 min of machine time: the service's code path, recall, no comparisons
 
 What it does, and why this way:
 - Corpus: synthetic English phrases (Zipf-distributed words from the MiniLM vocabulary, so term
@@ -57,6 +59,7 @@ PER_EPISODE = 100
 FEEDS = 20
 STOP_TEXT = "the and a to of i you it that in is we so like this for but was on just with they what have"
 STOP = STOP_TEXT.split()
+PHASES = ("keyword", "duckdb", "semantic", "hybrid", "service", "postgres")
 GRID = [(20, 5), (40, 5), (60, 5), (80, 1), (80, 5), (80, 10), (120, 5)]  # (nprobes, refine_factor)
 
 
@@ -124,7 +127,7 @@ def build_corpus(paths: DataPaths, n: int, sample: int, seed: int) -> tuple[list
             enclosure_url=f"https://feed{f}.example/{e}.mp3", language="en",
         ))  # fmt: skip
         columns = [
-            [key] * PER_EPISODE, list(range(PER_EPISODE)), [30.0 * i for i in range(PER_EPISODE)],
+            [key] * PER_EPISODE, list(range(PER_EPISODE)), [0] * PER_EPISODE, [30.0 * i for i in range(PER_EPISODE)],
             [30.0 * i + 28 for i in range(PER_EPISODE)], [None] * PER_EPISODE, texts[lo:hi],
             [embedder.model_name] * PER_EPISODE,
         ]  # fmt: skip
@@ -189,14 +192,16 @@ def phase_lancedb_keyword(root: str, queries: list[str]) -> dict[str, Any]:
     return {"latency": summary(lat), "api_latency": summary(api_lat), "ids": res, "rss_mib": peak_rss_mib()}
 
 
-def phase_semantic(root: str, vectors: np.ndarray, queries: list[str]) -> dict[str, Any]:
+def phase_semantic(
+    root: str, vectors: np.ndarray, queries: list[str], grid_configs: Sequence[tuple[int, int]] = GRID
+) -> dict[str, Any]:
     from cast_pipeline.search import SearchIndex, VectorIndexConfig, load_embedder
     from cast_pipeline.search.text import parse_query
 
     paths = DataPaths(Path(root))
     dummy = parse_query("x")
     grid = {}
-    for nprobes, refine in GRID:
+    for nprobes, refine in grid_configs:
         index = SearchIndex.open(paths, VectorIndexConfig(nprobes=nprobes, refine_factor=refine))
         lat, res = timed(lambda v, ix=index: _ids(ix.semantic_segments(v, dummy, None, 10, -1.0)), list(vectors))
         grid[f"{nprobes}/{refine}"] = {"latency": summary(lat), "ids": res}
@@ -360,7 +365,13 @@ def main() -> None:
     parser.add_argument("--postgres", default="host=127.0.0.1 port=5432 dbname=test user=postgres")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
+    parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
+    parser.add_argument("--grid", default=None, help="nprobes/refine_factor pairs to measure, e.g. 80/5,120/5")
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
+    if phases - set(PHASES):
+        parser.error(f"unknown phases {sorted(phases - set(PHASES))}; choose from {', '.join(PHASES)}")
+    grid_configs = [tuple(map(int, g.split("/"))) for g in args.grid.split(",")] if args.grid else GRID
 
     from cast_pipeline.search import VectorIndexConfig, load_embedder, rebuild_index
 
@@ -385,35 +396,43 @@ def main() -> None:
         report["index"] = {"seconds": round(time.monotonic() - began, 1), **update.timings, "ann": update.vector_index}
         log(f"  {report['index']}")
 
-        log("keyword (LanceDB full text)")
-        lance_kw = run_phase(phase_lancedb_keyword, str(paths.root), queries)
-        log("keyword (DuckDB fts BM25)")
-        duck = run_phase(phase_duckdb, str(paths.root), queries)
-        log("semantic (vector search grid)")
-        semantic = run_phase(phase_semantic, str(paths.root), query_vectors, queries)
-        log("hybrid (search API)")
-        hybrid = run_phase(phase_hybrid, str(paths.root), queries)
-        log("service (cast-pipeline serve over HTTP, 1 and 8 clients)")
-        report["service"] = run_phase(phase_service, str(paths.root), queries)
-        log(f"  {report['service']}")
-        log("exact brute-force top 10")
-        exact = exact_top10(all_vectors, query_vectors, keys)
+        lance_kw: dict[str, Any] = {"ids": []}
+        duck: dict[str, Any] = {"ids": []}
+        if "keyword" in phases:
+            log("keyword (LanceDB full text)")
+            lance_kw = run_phase(phase_lancedb_keyword, str(paths.root), queries)
+            report["keyword_lancedb"] = {k: v for k, v in lance_kw.items() if k != "ids"}
+        if "duckdb" in phases:
+            log("keyword (DuckDB fts BM25)")
+            duck = run_phase(phase_duckdb, str(paths.root), queries)
+            report["keyword_duckdb"] = {k: v for k, v in duck.items() if k != "ids"}
+            report["keyword_duckdb"]["top10_overlap_with_lancedb"] = overlap(lance_kw["ids"], duck["ids"])
+        if "semantic" in phases:
+            log("semantic (vector search grid)")
+            semantic = run_phase(phase_semantic, str(paths.root), query_vectors, queries, grid_configs)
+            log("exact brute-force top 10")
+            exact = exact_top10(all_vectors, query_vectors, keys)
+            report["semantic"] = {
+                "index": f"{config.index_type}, default nprobes/refine {config.nprobes}/{config.refine_factor}",
+                "encode_query": semantic["encode_latency"],
+                "encode_query_onnx": semantic["onnx_encode_latency"],
+                "rss_mib": semantic["rss_mib"],
+                "grid": {
+                    cfg: {**r["latency"], "recall_at_10": overlap(r["ids"], exact)}
+                    for cfg, r in semantic["grid"].items()
+                },
+            }
+            log(f"  {report['semantic']}")
         del all_vectors
-
-        report["keyword_lancedb"] = {k: v for k, v in lance_kw.items() if k != "ids"}
-        report["keyword_duckdb"] = {k: v for k, v in duck.items() if k != "ids"}
-        report["keyword_duckdb"]["top10_overlap_with_lancedb"] = overlap(lance_kw["ids"], duck["ids"])
-        report["semantic"] = {
-            "index": f"{config.index_type}, default nprobes/refine {config.nprobes}/{config.refine_factor}",
-            "encode_query": semantic["encode_latency"],
-            "encode_query_onnx": semantic["onnx_encode_latency"],
-            "rss_mib": semantic["rss_mib"],
-            "grid": {
-                cfg: {**r["latency"], "recall_at_10": overlap(r["ids"], exact)} for cfg, r in semantic["grid"].items()
-            },
-        }
-        report["hybrid"] = hybrid
-        if not args.no_postgres:
+        if "hybrid" in phases:
+            log("hybrid (search API)")
+            report["hybrid"] = run_phase(phase_hybrid, str(paths.root), queries)
+            log(f"  {report['hybrid']}")
+        if "service" in phases:
+            log("service (cast-pipeline serve over HTTP, 1 and 8 clients)")
+            report["service"] = run_phase(phase_service, str(paths.root), queries)
+            log(f"  {report['service']}")
+        if not args.no_postgres and "postgres" in phases:
             log("PostgreSQL tsvector")
             pg = postgres(args.postgres, texts, keys, queries)
             report["postgres"] = {k: v for k, v in pg.items() if k != "ids"}

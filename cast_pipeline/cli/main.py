@@ -43,11 +43,14 @@ def _light_command(argv: list[str]) -> str | None:
 
 
 def _register() -> None:
-    from cast_pipeline.cli import transcript
-
-    app.add_typer(transcript.app, name="transcript")
     light = _light_command(sys.argv)
+    if light is None or light == "transcript":  # transcript imports the speakers stack (scipy): ~1 s cold
+        from cast_pipeline.cli import transcript
+
+        app.add_typer(transcript.app, name="transcript")
     if light is not None:
+        if light != "transcript":
+            app.callback()(lambda: None)  # keeps `cast-pipeline <command>` a group with a single command
         if _LIGHT[light]:
             __import__(f"cast_pipeline.cli.{_LIGHT[light]}", fromlist=["register"]).register(app)
         return

@@ -35,7 +35,7 @@ from cast_pipeline.search.errors import ExtensionMissingError, IndexNotBuiltErro
 from cast_pipeline.search.languages import LANGUAGES
 
 _SEGMENT_COLUMNS = [
-    "episode_key", "segment_index", "feed_key", "feed_title", "title", "published",
+    "episode_key", "segment_index", "passage_index", "feed_key", "feed_title", "title", "published",
     "enclosure_url", "language", "start", "end", "speaker", "text", "model",
 ]  # fmt: skip
 _EPISODE_COLUMNS = [
@@ -117,7 +117,8 @@ def _search_segments_view(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> N
     else:
         con.execute(
             "CREATE OR REPLACE VIEW search_segments AS SELECT NULL::VARCHAR AS episode_key, NULL::INTEGER AS "
-            'segment_index, NULL::DOUBLE AS start, NULL::DOUBLE AS "end", NULL::VARCHAR AS text WHERE false'
+            "segment_index, NULL::INTEGER AS passage_index, NULL::DOUBLE AS start, "
+            'NULL::DOUBLE AS "end", NULL::VARCHAR AS text WHERE false'
         )
 
 

@@ -19,6 +19,7 @@ from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import store
 from cast_pipeline.search.embeddings import EMBEDDINGS_FILE, read_episode_embeddings, resolve_model, table_model
 from cast_pipeline.search.index import embedded_episode_keys
+from cast_pipeline.search.passages import split_passages
 from cast_pipeline.segments import Segment
 
 _NORM_TOLERANCE = 1e-3
@@ -35,7 +36,7 @@ class CheckOutcome:
 def check_episode_embeddings(
     paths: DataPaths, episode_key: str, segments: Sequence[Segment], model: str
 ) -> CheckOutcome:
-    """Every non-blank transcript segment has one unit-length vector from ``model`` (and nothing else)."""
+    """Every passage of every non-blank transcript segment has one unit vector from ``model`` (nothing else)."""
     try:
         table = read_episode_embeddings(paths, episode_key)
     except (FileNotFoundError, ValueError) as exc:
@@ -46,15 +47,17 @@ def check_episode_embeddings(
         return CheckOutcome(
             False, f"embedded with {got_model!r}, configured model is {wanted_model!r}: re-embed", {"model": got_model}
         )
-    expected = {i: s.text for i, s in enumerate(segments) if s.text.strip()}
-    stored = dict(zip(table.column("segment_index").to_pylist(), table.column("text").to_pylist(), strict=True))
+    expected = {(p.segment_index, p.passage_index): p.text for p in split_passages(segments)}
+    places = zip(table.column("segment_index").to_pylist(), table.column("passage_index").to_pylist(), strict=True)
+    stored = dict(zip(places, table.column("text").to_pylist(), strict=True))
     missing = sorted(set(expected) - set(stored))
     extra = sorted(set(stored) - set(expected))
     changed = sorted(i for i in set(expected) & set(stored) if expected[i] != stored[i])
-    meta = {"segments": len(expected), "vectors": table.num_rows, "model": got_model}
+    phrases = len({i for i, _ in expected})
+    meta = {"segments": phrases, "passages": len(expected), "vectors": table.num_rows, "model": got_model}
     if missing or extra or changed or table.num_rows != len(stored):
         problems = [
-            f"{name}: {idx[:_SHOWN]}"
+            f"{name}: {sorted({phrase for phrase, _ in idx})[:_SHOWN]}"  # phrase (segment) indexes
             for name, idx in (("no vector", missing), ("not in transcript", extra), ("text changed", changed))
             if idx
         ] or ["duplicate segment indexes"]
@@ -66,7 +69,7 @@ def check_episode_embeddings(
         return CheckOutcome(
             False, f"{bad.size} vectors are not finite unit vectors (rows {bad[:_SHOWN].tolist()})", meta
         )
-    return CheckOutcome(True, f"{len(expected)} segments embedded with {got_model}", meta)
+    return CheckOutcome(True, f"{phrases} segments ({len(expected)} passages) embedded with {got_model}", meta)
 
 
 def check_index_counts(paths: DataPaths, expected: Mapping[str, int] | None = None) -> CheckOutcome:

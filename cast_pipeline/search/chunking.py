@@ -1,11 +1,10 @@
-"""Long phrases: split into model-sized chunks, embedded, pooled back into one vector per phrase.
+"""Texts longer than the model's window: split into model-sized chunks, embedded, pooled into one vector.
 
-Why: ``merge_phrases`` keeps long segments whole (an HTML transcript paragraph can run past 3,000
-characters), while a sentence-transformer reads at most ``max_seq_length`` word pieces (256 for
-all-MiniLM-L6-v2) and silently drops the rest, so without this the end of a long phrase could never be
-found by meaning. Why pool back into ONE vector per phrase instead of one row per chunk: the index, the
-asset checks and the search results address a phrase by ``(episode_key, segment_index)``, and a hit links
-to the phrase's start either way.
+Why: a sentence-transformer reads at most ``max_seq_length`` word pieces (256 for all-MiniLM-L6-v2) and
+silently drops the rest. Long phrases are first split into passages of 1-3 sentences
+(:mod:`cast_pipeline.search.passages`, one index row each, so a hit points at the sentence); this is the
+safety net for a passage that is still too long (one very long sentence), whose end would otherwise
+never be found by meaning. Pooling keeps one vector per passage, the unit the index addresses.
 
 Chunks end at a sentence end where one falls in the second half of the window, else at a word boundary,
 and cut inside a word only when a single word is longer than the window. The phrase vector is the mean

@@ -1,6 +1,7 @@
-"""Phrase embeddings per episode: one normalised vector per merged transcript phrase.
+"""Passage embeddings per episode: one normalised vector per passage of a merged transcript phrase.
 
-Why phrases and not words or whole episodes: a merged phrase (a sentence or two) is the unit a
+Why passages and not words or whole episodes: a passage (one to three sentences; a short phrase is one
+passage, a long publisher paragraph several, see :mod:`cast_pipeline.search.passages`) is the unit a
 sentence-transformer represents well and the unit a search hit links to (its start time). Why the model
 name on every row and in the file's metadata: vectors of two models are not comparable, so the
 embeddings asset re-embeds an episode when the configured model changes (:func:`embeddings_are_current`)
@@ -29,12 +30,17 @@ from cast_pipeline.keys import InvalidKeyError, is_valid_key
 from cast_pipeline.paths import DataPaths, atomic_path
 from cast_pipeline.search.chunking import chunk_texts, pool, token_limit
 from cast_pipeline.search.errors import EmbeddingModelError
+from cast_pipeline.search.passages import split_passages
 from cast_pipeline.segments import Segment
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 EMBEDDINGS_FILE = "embeddings.parquet"
 _META_MODEL = b"cast.embedding_model"
 _META_DIM = b"cast.embedding_dim"
+_META_FORMAT = b"cast.embedding_format"
+# Stored with every embeddings file: files of another format (e.g. one row per whole phrase, before
+# passages) are not current, so the embeddings asset re-embeds them and the index never mixes the two.
+EMBEDDING_FORMAT = "passages-v1"
 
 
 def bundled_model_dir() -> Path:
@@ -140,6 +146,7 @@ def embeddings_schema(dim: int, model_name: str) -> pa.Schema:
         [
             ("episode_key", pa.string()),
             ("segment_index", pa.int32()),
+            ("passage_index", pa.int32()),
             ("start", pa.float64()),
             ("end", pa.float64()),
             ("speaker", pa.string()),
@@ -147,28 +154,34 @@ def embeddings_schema(dim: int, model_name: str) -> pa.Schema:
             ("model", pa.string()),
             ("vector", pa.list_(pa.float32(), dim)),
         ],
-        metadata={_META_MODEL: model_name.encode(), _META_DIM: str(dim).encode()},
+        metadata={
+            _META_MODEL: model_name.encode(),
+            _META_DIM: str(dim).encode(),
+            _META_FORMAT: EMBEDDING_FORMAT.encode(),
+        },
     )
 
 
 def embed_episode(episode_key: str, segments: Sequence[Segment], embedder: Embedder) -> pa.Table:
-    """One row per non-blank segment: times, speaker, text, model name and vector.
+    """One row per passage of each non-blank segment: times, speaker, text, model name and vector.
 
-    ``segment_index`` is the segment's position in ``segments`` (the transcript's order), so a hit can
-    be traced back to its phrase; blank segments carry no meaning and get no row.
+    ``segment_index`` is the segment's position in ``segments`` (the transcript's order) and
+    ``passage_index`` the passage's position inside it (0 for a short phrase, which is one passage), so
+    a hit can be traced back to its phrase; blank segments carry no meaning and get no row.
     """
     if not is_valid_key(episode_key):
         raise InvalidKeyError(f"not an episode key: {episode_key!r}")
-    kept = [(i, s) for i, s in enumerate(segments) if s.text.strip()]
-    vectors = embedder.encode([s.text for _, s in kept])
+    kept = split_passages(segments)
+    vectors = embedder.encode([p.text for p in kept])
     n = len(kept)
     columns = {
         "episode_key": [episode_key] * n,
-        "segment_index": [i for i, _ in kept],
-        "start": [float(s.start) for _, s in kept],
-        "end": [float(s.end) for _, s in kept],
-        "speaker": [s.speaker for _, s in kept],
-        "text": [s.text for _, s in kept],
+        "segment_index": [p.segment_index for p in kept],
+        "passage_index": [p.passage_index for p in kept],
+        "start": [float(p.start) for p in kept],
+        "end": [float(p.end) for p in kept],
+        "speaker": [p.speaker for p in kept],
+        "text": [p.text for p in kept],
         "model": [embedder.model_name] * n,
     }
     schema = embeddings_schema(embedder.dim, embedder.model_name)
@@ -192,6 +205,8 @@ def table_model(table: pa.Table) -> str:
 def validate_embeddings(episode_key: str, table: pa.Table) -> None:
     """Raise ValueError unless ``table`` is a well-formed embeddings table of ``episode_key``."""
     missing = [f.name for f in embeddings_schema(1, "x") if f.name not in table.column_names]
+    if missing == ["passage_index"]:
+        raise ValueError(f"embeddings of {episode_key} were made before passages ({EMBEDDING_FORMAT}): re-embed")
     if missing:
         raise ValueError(f"embeddings of {episode_key} lack columns {missing}")
     if not pa.types.is_fixed_size_list(table.schema.field("vector").type):
@@ -226,9 +241,11 @@ def read_episode_embeddings(paths: DataPaths, episode_key: str) -> pa.Table:
 
 
 def embeddings_are_current(paths: DataPaths, episode_key: str, model_name: str) -> bool:
-    """True when the episode's stored embeddings exist and come from ``model_name`` (no re-embedding needed)."""
+    """True when the episode's stored embeddings exist, have the current format and come from ``model_name``."""
     source = paths.episode_file(episode_key, EMBEDDINGS_FILE)
     if not source.is_file():
         return False
     meta = pq.read_schema(source).metadata or {}
+    if meta.get(_META_FORMAT, b"").decode() != EMBEDDING_FORMAT:
+        return False  # embedded before passages (or by a newer format): re-embed
     return meta.get(_META_MODEL, b"").decode() == resolve_model(model_name)[0]

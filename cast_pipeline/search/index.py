@@ -37,6 +37,7 @@ from cast_pipeline.search.embeddings import table_model
 from cast_pipeline.search.errors import ModelMismatchError, SearchError
 from cast_pipeline.search.indexes import VectorIndexConfig, ensure_filter_indexes, ensure_fts, ensure_vector_index
 
+SEGMENT_ROW_KEY = ["episode_key", "segment_index", "passage_index"]  # one row per passage
 _CHUNK = 500  # episodes per merge_insert commit (keeps the delete filter short)
 _KEEP_VERSIONS = timedelta(hours=6)  # old LanceDB versions readers may still hold
 
@@ -162,7 +163,7 @@ def update_index(
         ep_table = _open_or_create(db, store.EPISODES, store.episodes_schema())
         for chunk in _chunks(keys):
             pairs = [(loaded.tables[k], loaded.episodes[k]) for k in chunk if k in loaded.tables]
-            _replace_rows(seg_table, ["episode_key", "segment_index"], rows.segment_rows(pairs, manifest.dim), chunk)
+            _replace_rows(seg_table, SEGMENT_ROW_KEY, rows.segment_rows(pairs, manifest.dim), chunk)
             _replace_rows(ep_table, ["episode_key"], rows.episode_rows(pairs), chunk)
         timings["rows"] = round(time.monotonic() - began, 3)
         manifest = _finish(db, manifest, config, paths, analytics, timings)

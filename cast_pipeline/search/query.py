@@ -7,8 +7,9 @@ included, took p50 63 ms / p95 90 ms on 2 cores. Filters are applied inside each
 so a narrow filter still fills the page.
 
 Result rows come in two types: ``episode`` (the query matched an episode's title or description; title
-matches first, users expect them on top) and ``segment`` (a phrase of a transcript, with a timestamp and
-a play URL that starts the audio there).
+matches first, users expect them on top) and ``segment`` (a passage of a transcript phrase, see
+:mod:`cast_pipeline.search.passages`, with a timestamp and a play URL that starts the audio there;
+``segment_index`` is the phrase, ``passage_index`` the passage inside it).
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ MIN_SIMILARITY = 0.3
 RESULT_COLUMNS = [
     "result_type", "episode_key", "feed_title", "title", "published", "start", "end", "timestamp", "text",
     "highlighted", "play_url", "matched_by", "score", "feed_key", "speaker", "segment_index",
+    "passage_index",
 ]  # fmt: skip
 _SEGMENT_FIELDS = [
-    "episode_key", "segment_index", "feed_key", "feed_title", "title", "published", "enclosure_url",
-    "start", "end", "speaker", "text",
+    "episode_key", "segment_index", "passage_index", "feed_key", "feed_title", "title", "published",
+    "enclosure_url", "start", "end", "speaker", "text",
 ]  # fmt: skip
 Hit = dict[str, Any]  # one row from LanceDB plus its "_score"
 _EPISODE_FIELDS = ["episode_key", "feed_key", "feed_title", "title", "description", "published", "enclosure_url"]
@@ -236,11 +238,12 @@ class SearchIndex:
             hit = by_key[f.key]
             rows.append(_segment_row(hit, parsed, f.matched_by, f.score if mode == "hybrid" else hit["_score"]))
         frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-        return frame.astype({"segment_index": "Int64", "start": "float64", "end": "float64", "score": "float64"})
+        types = {"segment_index": "Int64", "passage_index": "Int64", "start": "float64", "end": "float64"}
+        return frame.astype(types | {"score": "float64"})
 
 
-def _key(hit: Hit) -> tuple[str, int]:
-    return hit["episode_key"], hit["segment_index"]
+def _key(hit: Hit) -> tuple[str, int, int]:
+    return hit["episode_key"], hit["segment_index"], hit["passage_index"]
 
 
 def _published(value: datetime | None) -> pd.Timestamp | None:
@@ -284,4 +287,5 @@ def _segment_row(hit: Hit, parsed: ParsedQuery, matched_by: str, score: float) -
         "score": float(score),
         "speaker": hit["speaker"],
         "segment_index": hit["segment_index"],
+        "passage_index": hit["passage_index"],
     }

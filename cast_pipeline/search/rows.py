@@ -109,6 +109,7 @@ def segment_rows(pairs: Sequence[tuple[pa.Table, Episode]], dim: int) -> pa.Tabl
         columns: dict[str, pa.Array | pa.ChunkedArray] = {
             "episode_key": table.column("episode_key"),
             "segment_index": table.column("segment_index"),
+            "passage_index": table.column("passage_index"),
             "feed_key": pa.array([episode.feed_key] * n, pa.string()),
             "feed_title": pa.array([episode.feed_title] * n, pa.string()),
             "title": pa.array([episode.title] * n, pa.string()),

@@ -33,7 +33,7 @@ MANIFEST = "manifest.json"
 SEGMENTS = "segments"
 EPISODES = "episodes"
 ANALYTICS_DB = "analytics.duckdb"
-FORMAT = 1
+FORMAT = 2  # 2: one row per passage (segment_index, passage_index); older indexes are rebuilt
 
 
 @dataclass(frozen=True)
@@ -113,10 +113,11 @@ def prune_generations(paths: DataPaths, keep: set[str]) -> list[str]:
 
 
 def segments_schema(dim: int) -> pa.Schema:
-    """Segments with their episode's metadata denormalised, so a hit needs no join to be shown."""
+    """Passages of segments with their episode's metadata denormalised, so a hit needs no join to be shown."""
     fields = [
         ("episode_key", pa.string()),
         ("segment_index", pa.int32()),
+        ("passage_index", pa.int32()),
         ("feed_key", pa.string()),
         ("feed_title", pa.string()),
         ("title", pa.string()),

@@ -20,7 +20,8 @@ def test_fresh_embeddings_pass(indexed: DataPaths) -> None:
     episode, segments = episodes_and_segments()[0]
     outcome = check_episode_embeddings(indexed, episode.key, segments, "all-MiniLM-L6-v2")
     assert outcome.passed, outcome.description
-    assert outcome.metadata == {"segments": len(segments), "vectors": len(segments), "model": "all-MiniLM-L6-v2"}
+    n = len(segments)
+    assert outcome.metadata == {"segments": n, "passages": n, "vectors": n, "model": "all-MiniLM-L6-v2"}
 
 
 def test_a_changed_or_longer_transcript_fails(indexed: DataPaths) -> None:

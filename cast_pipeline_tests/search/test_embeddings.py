@@ -66,8 +66,11 @@ def test_a_model_that_is_neither_bundled_nor_local_nor_cached_is_a_clear_error(t
 
 def test_embed_episode_gives_one_row_per_non_blank_segment(embedder: Embedder) -> None:
     table = embed_episode(KEY, SEGMENTS, embedder)
-    assert table.column_names == ["episode_key", "segment_index", "start", "end", "speaker", "text", "model", "vector"]
+    assert table.column_names == [
+        "episode_key", "segment_index", "passage_index", "start", "end", "speaker", "text", "model", "vector",
+    ]  # fmt: skip
     assert table.column("segment_index").to_pylist() == [0, 2]  # the blank segment 1 has no row
+    assert table.column("passage_index").to_pylist() == [0, 0]  # short phrases are one passage each
     assert table.column("speaker").to_pylist() == ["Ana", None]
     assert table.column("end").to_pylist() == [4.5, 15.25]
     assert set(table.column("model").to_pylist()) == {BUNDLED_MODEL}

@@ -199,7 +199,7 @@ def _synthetic(
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         schema = embeddings_schema(dim, "all-MiniLM-L6-v2")
         columns = [
-            [key] * per_episode, list(range(per_episode)), [float(i) for i in range(per_episode)],
+            [key] * per_episode, list(range(per_episode)), [0] * per_episode, [float(i) for i in range(per_episode)],
             [i + 1.0 for i in range(per_episode)], [None] * per_episode,
             [f"synthetic phrase {e} {i}" for i in range(per_episode)], ["all-MiniLM-L6-v2"] * per_episode,
         ]  # fmt: skip

@@ -7,10 +7,12 @@ import threading
 import time
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import Embedder, embed_episode, read_episode_embeddings, store, write_episode_embeddings
+from cast_pipeline.search.embeddings import embeddings_are_current
 from cast_pipeline.search.sync import STATE_FILE, plan_sync, sync_index, writer_lock
 from cast_pipeline_tests.search.conftest import write_corpus
 from cast_pipeline_tests.search.corpus import episodes_and_segments
@@ -120,3 +122,27 @@ def test_a_second_writer_waits_for_the_first(paths: DataPaths, embedded: list[st
         assert store.read_manifest(paths) is None
     thread.join(timeout=60)
     assert done.is_set() and results[0].status == "rebuilt"
+
+
+def test_an_index_and_embeddings_from_before_passages_are_rebuilt(
+    paths: DataPaths, embedded: list[str], embedder: Embedder
+) -> None:
+    total = sum(len(s) for _, s in episodes_and_segments())
+    sync_index(paths, MODEL)
+    manifest = json.loads(store.manifest_path(paths).read_text())
+    store.manifest_path(paths).write_text(json.dumps({**manifest, "format": 1}))  # an index of whole phrases
+    episode, segments = episodes_and_segments()[0]
+    table = read_episode_embeddings(paths, episode.key).drop_columns(["passage_index"])
+    old = paths.episode_file(episode.key, "embeddings.parquet")
+    meta = {k: v for k, v in (table.schema.metadata or {}).items() if k != b"cast.embedding_format"}
+    pq.write_table(table.replace_schema_metadata(meta), old)  # embedded before passages
+
+    assert not embeddings_are_current(paths, episode.key, MODEL)  # the embeddings asset re-embeds it
+    rebuilt = sync_index(paths, MODEL)
+    assert (rebuilt.status, rebuilt.segments) == ("rebuilt", total - len(segments))  # left out until then
+    assert rebuilt.other_model == [episode.key]
+    assert "format 1, not 2" in rebuilt.repaired
+    assert store.require_manifest(paths).format == store.FORMAT
+
+    write_episode_embeddings(paths, episode.key, embed_episode(episode.key, segments, embedder))
+    assert sync_index(paths, MODEL).segments == total

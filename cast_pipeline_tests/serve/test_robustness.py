@@ -9,7 +9,9 @@ import pytest
 
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import rebuild_index, remove_episodes
+from cast_pipeline.search.embeddings import BUNDLED_MODEL
 from cast_pipeline.search.store import MANIFEST, read_manifest
+from cast_pipeline.search.sync import sync_index
 from cast_pipeline.serve.app import ExposureError, build_app
 from cast_pipeline.serve.library import Library
 from cast_pipeline_tests.serve.conftest import start_service
@@ -109,6 +111,23 @@ def test_a_new_index_version_is_picked_up_without_a_restart(archive_copy: DataPa
             e["key"]: e["status"] for e in client.get("/api/episodes", params={"limit": 500}).json()["episodes"]
         }
         assert statuses[key] == "indexed"
+    finally:
+        svc.stop()
+
+
+def test_an_index_of_an_older_format_is_a_503_until_the_writer_rebuilds_it(archive_copy: DataPaths) -> None:
+    manifest = archive_copy.search_dir / MANIFEST
+    manifest.write_text(json.dumps(json.loads(manifest.read_text()) | {"format": 1}))  # before passages
+    svc = start_service(archive_copy)
+    try:
+        client = svc.client()
+        old = client.get("/api/search", params={"q": "sourdough"})
+        assert old.status_code == 503 and "format 1, not 2" in old.json()["error"]
+        assert sync_index(archive_copy, BUNDLED_MODEL).status == "rebuilt"  # what the search_index asset runs
+        new = client.get("/api/search", params={"q": "sourdough"})
+        assert new.status_code == 200
+        segments = [r for r in new.json()["results"] if r["result_type"] == "segment"]
+        assert segments and segments[0]["passage_index"] == 0  # short phrases: one passage each
     finally:
         svc.stop()
 

@@ -32,7 +32,7 @@ from cast_pipeline.feeds.snapshot import load_episode
 from cast_pipeline.integrity import files_metadata
 from cast_pipeline.search import embed_episode, write_episode_embeddings
 from cast_pipeline.search.checks import check_episode_embeddings
-from cast_pipeline.search.embeddings import EMBEDDINGS_FILE
+from cast_pipeline.search.embeddings import EMBEDDING_FORMAT, EMBEDDINGS_FILE
 from cast_pipeline.search.sync import sync_index
 from cast_pipeline.transcripts.store import TRANSCRIPT_JSON, load_transcript
 
@@ -40,8 +40,9 @@ EMBEDDINGS_KEY = dg.AssetKey("embeddings")
 SEARCH_INDEX_KEY = dg.AssetKey("search_index")
 SEARCH_GROUP = "search"
 SEARCH_INDEX_POOL = "search_index"
-# Part of the embeddings code version: bump it when the way phrases become vectors changes.
-EMBEDDING_METHOD = "phrases-chunked-v1"
+# Part of the embeddings code version: changes when the way phrases become vectors changes (the format
+# stored in embeddings.parquet, so files of an older format are re-embedded).
+EMBEDDING_METHOD = EMBEDDING_FORMAT
 
 NO_TRANSCRIPT = "no_transcript"
 EMBEDDED = "embedded"
@@ -72,8 +73,10 @@ def build_embeddings_asset(model: EmbeddingModel) -> dg.AssetsDefinition:
         tags={"domain": "search"},
         code_version=embeddings_code_version(model),
         automation_condition=dg.AutomationCondition.eager(),
-        description="One vector per merged transcript phrase (sentence-transformers, CAST_EMBEDDING_MODEL; "
-        "phrases longer than the model's window are embedded in chunks and pooled) -> embeddings.parquet. "
+        description="One vector per passage of each merged transcript phrase (sentence-transformers, "
+        "CAST_EMBEDDING_MODEL; phrases over 400 characters are split into passages of 1-3 sentences with "
+        "interpolated times, passages still longer than the model's window are embedded in chunks and "
+        "pooled) -> embeddings.parquet. "
         "Episodes without a transcript yet: status no_transcript, nothing written. Already embedded with "
         "the same model and text: status unchanged, nothing rewritten." + FIND_BY_TITLE,
     )
@@ -91,7 +94,7 @@ def build_embeddings_asset(model: EmbeddingModel) -> dg.AssetsDefinition:
             base = {"title": title, "feed": feed, "model": model_name}
             if check_episode_embeddings(paths, key, doc.segments, model_name).passed:
                 written = files_metadata(paths.episode_dir(key), [EMBEDDINGS_FILE])
-                return {**base, "status": UNCHANGED, "phrases": phrases, **written}
+                return {**base, "status": UNCHANGED, "phrases": phrases, **written}  # passages: unchanged too
             embedder = embedding_model.embedder()
             began = time.monotonic()
             table = embed_episode(key, doc.segments, embedder)
@@ -99,7 +102,8 @@ def build_embeddings_asset(model: EmbeddingModel) -> dg.AssetsDefinition:
             return {
                 **base,
                 "status": EMBEDDED,
-                "phrases": table.num_rows,
+                "phrases": phrases,
+                "passages": table.num_rows,  # rows: long phrases are split into passages
                 "dimensions": embedder.dim,
                 "seconds": round(time.monotonic() - began, 3),
                 "path": str(target),

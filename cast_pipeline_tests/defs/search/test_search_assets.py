@@ -17,6 +17,7 @@ from cast_pipeline.defs.search.resources import EmbeddingModel
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import search, store
 from cast_pipeline.search.embeddings import bundled_model_dir
+from cast_pipeline.search.passages import split_passages
 from cast_pipeline.segments import segments_to_json
 from cast_pipeline.transcripts.store import TRANSCRIPT_JSON, load_transcript
 from cast_pipeline_tests.conftest import REPO_ROOT, require_shared
@@ -36,6 +37,11 @@ MODEL = "all-MiniLM-L6-v2"
 
 def _phrases(paths: DataPaths, key: str) -> int:
     return sum(1 for s in load_transcript(paths, key).segments if s.text.strip())
+
+
+def _passages(paths: DataPaths, key: str) -> int:
+    """Embeddings and index rows of an episode: one per passage of each non-blank phrase."""
+    return len(split_passages(load_transcript(paths, key).segments))
 
 
 def _indexed_rows(paths: DataPaths, key: str) -> int:
@@ -80,7 +86,8 @@ def test_each_episode_is_embedded_or_says_why_not(built: Pipeline) -> None:
         meta = built.metadata("embeddings", item.guid)
         assert (meta["status"], meta["model"], meta["dimensions"]) == ("embedded", MODEL, 384)
         table = pq.read_table(paths.episode_file(key, "embeddings.parquet"))
-        assert meta["phrases"] == table.num_rows == _phrases(paths, key) > 0
+        assert meta["passages"] == table.num_rows == _passages(paths, key)
+        assert table.num_rows >= meta["phrases"] == _phrases(paths, key) > 0
     assert built.metadata("embeddings", "tips")["phrases"] == 10  # the HTML example's ten paragraphs
     mute = built.keys["mute"]
     assert built.metadata("embeddings", "mute")["status"] == "no_transcript"
@@ -97,7 +104,7 @@ def test_each_episode_is_embedded_or_says_why_not(built: Pipeline) -> None:
 def test_the_index_makes_every_transcript_searchable(built: Pipeline) -> None:
     meta = built.metadata("search_index")
     tips, kde = built.keys["tips"], built.keys["kde-16"]
-    phrases = _phrases(built.paths, tips) + _phrases(built.paths, kde)
+    phrases = _passages(built.paths, tips) + _passages(built.paths, kde)
     assert (meta["status"], meta["rows"], meta["episodes"], meta["model"]) == ("rebuilt", phrases, 2, MODEL)
     assert meta["updated_episodes"] == 2 and meta["build_seconds"] > 0
     assert {e.check_name: e.passed for e in built.runs[1].get_asset_check_evaluations()} == {
@@ -143,7 +150,7 @@ def test_rematerialising_skips_unchanged_episodes_and_never_duplicates_rows(smal
     assert small.index().success
     meta = small.metadata("search_index")
     assert (meta["status"], meta["updated_episodes"], meta["rows"]) == ("updated", 1, rows)  # replaced, not added
-    assert _indexed_rows(paths, kde) == _phrases(paths, kde)
+    assert _indexed_rows(paths, kde) == _passages(paths, kde)
     assert list(search("Adiós", mode="keyword", data_dir=paths.root).text) == ["Adiós."]
 
 
@@ -168,13 +175,13 @@ def test_checks_fail_when_an_episodes_embeddings_are_deleted(small: Pipeline) ->
 
 def test_the_model_is_part_of_the_embeddings_code_version(tmp_path: Path) -> None:
     default = defs.resolve_assets_def("embeddings").code_versions_by_key[EMBEDDINGS_KEY]
-    assert default == f"phrases-chunked-v1:{MODEL}"
+    assert default == f"passages-v1:{MODEL}"
     other = build_embeddings_asset(EmbeddingModel(model="paraphrase-multilingual-MiniLM-L12-v2"))
-    assert other.code_versions_by_key[EMBEDDINGS_KEY] == "phrases-chunked-v1:paraphrase-multilingual-MiniLM-L12-v2"
+    assert other.code_versions_by_key[EMBEDDINGS_KEY] == "passages-v1:paraphrase-multilingual-MiniLM-L12-v2"
     local = tmp_path / "my-model"
     local.symlink_to(bundled_model_dir(), target_is_directory=True)
     versioned = build_embeddings_asset(EmbeddingModel(model=str(local))).code_versions_by_key[EMBEDDINGS_KEY]
-    assert versioned == f"phrases-chunked-v1:{os.path.realpath(local)}"
+    assert versioned == f"passages-v1:{os.path.realpath(local)}"
 
 
 def test_search_index_is_a_single_writer() -> None:
