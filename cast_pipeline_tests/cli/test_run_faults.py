@@ -110,7 +110,7 @@ def test_kill_9_then_ctrl_c_then_two_runs_at_once_converge_without_redoing_finis
     assert claimed(instance) == []
     # Batch 2's transcript lookups (and its audio download) run ahead of batch 1's speech (cli.audio_ahead);
     # its speech must never start.
-    speech_runs = [r for r in instance.get_runs() if r.asset_selection is None or SPEECH in r.asset_selection]
+    speech_runs = [r for r in instance.get_runs() if not r.asset_selection or SPEECH in r.asset_selection]
     assert len(speech_runs) == 2, "the killed run and the first batch of the interrupted run: no second batch"
     before = env.speech_files()
     assert len(before) < count

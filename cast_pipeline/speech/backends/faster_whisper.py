@@ -187,9 +187,28 @@ def _frange(start: float, stop: float, step: float) -> list[float]:
     return out
 
 
+def _load_vad() -> None:
+    """Load faster-whisper's Silero VAD (it imports onnxruntime) now, in the caller's thread.
+
+    Why: faster-whisper loads it lazily on the first chunk, when our decode-ahead thread is already
+    running; once in CI that first ``import onnxruntime`` in a fresh run worker failed ("Applying the
+    VAD filter requires the onnxruntime package") and the next episode's succeeded. Loading it here,
+    before any thread of ours starts, with one retry, takes that first import off the episode path.
+    ``get_vad_model`` is cached, so every later chunk reuses this instance.
+    """
+    from faster_whisper.vad import get_vad_model
+
+    try:
+        get_vad_model()
+    except RuntimeError:
+        get_vad_model()  # not cached after a failure: one more try, then the error is the caller's
+
+
 def make_transcriber(
     loaded: Any, *, model: str, device: str, compute_type: str, batch_size: int = 0, vad: bool = True
 ) -> FasterWhisperTranscriber:
+    if vad:
+        _load_vad()
     return FasterWhisperTranscriber(
         loaded, model=model, device=device, compute_type=compute_type, batch_size=batch_size, vad=vad
     )
