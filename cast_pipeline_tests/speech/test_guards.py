@@ -176,8 +176,10 @@ def test_real_speech_said_again_back_to_back_keeps_every_copy(
     result = tiny.transcribe(path)
     reference = " ".join([wav.with_suffix(".txt").read_text(encoding="utf-8")] * times)
     assert result.dropped_segments == 0 and result.removed == ()
-    # every copy is there: the clip's last word as often as in the reference ("made amiable" may
-    # come out glued as "madeamiable" in a copy, so the WER bound allows a word or two per copy)
+    # every copy is there: the clip's last word as often as in the reference. tiny.en's words for
+    # "made amiable" vary between runs ("madeamiable", "made aimable", "made aiming a Bull": up to 3
+    # errors in a copy of 8 words, seen in CI), so the WER bound only says no copy went missing
+    # (a lost copy alone costs 1/times of the words, at least 0.33 here).
     last = normalize_text(reference)[-1]
     assert normalize_text(result.text).count(last) == normalize_text(reference).count(last), result.text
-    assert word_errors(reference, result.text).wer <= 0.2, result.text
+    assert word_errors(reference, result.text).wer < 0.3, result.text
