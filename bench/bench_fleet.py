@@ -43,10 +43,10 @@ from cast_pipeline.segments import segments_from_json
 from cast_pipeline.transcripts.store import speech_file
 from cast_pipeline_tests.conftest import SHARED_DATA
 from cast_pipeline_tests.defs.speech.speechkit import SpeechItem, register_feed, run_range, serve_speech_feed
+from cast_pipeline_tests.deploy.deploykit import throwaway_database
 from cast_pipeline_tests.deploy.recoverykit import BIN, wait_for
 from cast_pipeline_tests.fleet.fleetkit import (
     REDIS_PORTS,
-    fleet_database,
     instance_env,
     launch_run,
     redis_server,
@@ -108,7 +108,7 @@ def main() -> None:
     redis = redis_server(port, root)
     http = LocalHTTPServer().start()
     workers = []
-    with fleet_database() as pg:
+    with throwaway_database("fleet") as pg:
         env = instance_env(root, pg, f"redis://127.0.0.1:{port}/0")
         env.update(CAST_DATA_DIR=str(root / "data"), CAST_CELERY_WORKER_LOST_SECONDS="10", CAST_SPEECH_DEVICE="cpu")
         os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "DAGSTER_COMPUTE_LOG_DIR", "DAGSTER_ARTIFACT_DIR", *pg)})

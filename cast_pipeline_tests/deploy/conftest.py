@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 
-from cast_pipeline_tests.deploy.deploykit import DAGSTER_YAML
-
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+from cast_pipeline_tests.deploy.deploykit import DAGSTER_YAML, throwaway_database
 
 
 def _unavailable(reason: str) -> None:
@@ -28,29 +25,12 @@ def pg_env() -> Iterator[dict[str, str]]:
     """DAGSTER_PG_* for a fresh database ``cast_deploy_test_<random>``, dropped afterwards."""
     import psycopg2
 
-    url = os.environ.get("CAST_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    parts = urlsplit(url)
-    try:
-        admin = psycopg2.connect(url, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        _unavailable(f"cannot connect to {parts.hostname}:{parts.port or 5432}: {str(exc).strip()}")
-    admin.autocommit = True
-    name = f"cast_deploy_test_{secrets.token_hex(6)}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield {
-            "DAGSTER_PG_HOST": parts.hostname or "127.0.0.1",
-            "DAGSTER_PG_PORT": str(parts.port or 5432),
-            "DAGSTER_PG_USER": unquote(parts.username or "postgres"),
-            "DAGSTER_PG_PASSWORD": unquote(parts.password or ""),
-            "DAGSTER_PG_DB": name,
-            "CAST_TEST_DATABASE_URL": urlunsplit(parts._replace(path=f"/{name}")),
-        }
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with contextlib.ExitStack() as stack:
+        try:
+            env = stack.enter_context(throwaway_database("cast_deploy_test"))
+        except psycopg2.OperationalError as exc:
+            _unavailable(f"cannot connect to {os.environ.get('CAST_TEST_POSTGRES_URL')}: {str(exc).strip()}")
+        yield env
 
 
 @pytest.fixture

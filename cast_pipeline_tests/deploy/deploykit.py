@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 
@@ -80,6 +82,40 @@ def read_env_file(path: Path) -> dict[str, str]:
             raise ValueError(f"{path}:{number}: {key} set twice")
         values[key] = value
     return values
+
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def throwaway_database(prefix: str) -> Iterator[dict[str, str]]:
+    """DAGSTER_PG_* (and CAST_TEST_DATABASE_URL) of a fresh database ``<prefix>_<random>``, dropped afterwards.
+
+    Raises psycopg2.OperationalError when CAST_TEST_POSTGRES_URL cannot be reached: the caller decides
+    whether that is a skip (a test outside CI) or an error (CI, a benchmark).
+    """
+    import psycopg2
+
+    url = os.environ.get("CAST_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    parts = urlsplit(url)
+    admin = psycopg2.connect(url, connect_timeout=5)
+    admin.autocommit = True
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {
+            "DAGSTER_PG_HOST": parts.hostname or "127.0.0.1",
+            "DAGSTER_PG_PORT": str(parts.port or 5432),
+            "DAGSTER_PG_USER": unquote(parts.username or "postgres"),
+            "DAGSTER_PG_PASSWORD": unquote(parts.password or ""),
+            "DAGSTER_PG_DB": name,
+            "CAST_TEST_DATABASE_URL": urlunsplit(parts._replace(path=f"/{name}")),
+        }
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
 
 
 @dataclass(frozen=True)

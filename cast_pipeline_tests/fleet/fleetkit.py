@@ -11,12 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -24,7 +22,6 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from cast_pipeline_tests.deploy.deploykit import DAGSTER_YAML
 from cast_pipeline_tests.deploy.recoverykit import BIN, Service, wait_for
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_PORTS = (6391, 6392, 6393, 6394)  # this suite's own Redis servers (never the shared 6379)
 
 
@@ -45,32 +42,6 @@ def wait_for_redis(port: int, timeout: float = 30) -> None:
         return False
 
     wait_for(up, timeout, f"redis on port {port}", every=0.2)
-
-
-@contextlib.contextmanager
-def fleet_database() -> Iterator[dict[str, str]]:
-    """DAGSTER_PG_* of a fresh database ``fleet_<random>``, dropped afterwards."""
-    import psycopg2
-
-    url = os.environ.get("CAST_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    parts = urlsplit(url)
-    admin = psycopg2.connect(url, connect_timeout=5)
-    admin.autocommit = True
-    name = f"fleet_{secrets.token_hex(5)}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield {
-            "DAGSTER_PG_HOST": parts.hostname or "127.0.0.1",
-            "DAGSTER_PG_PORT": str(parts.port or 5432),
-            "DAGSTER_PG_USER": unquote(parts.username or "postgres"),
-            "DAGSTER_PG_PASSWORD": unquote(parts.password or ""),
-            "DAGSTER_PG_DB": name,
-        }
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def instance_env(root: Path, pg: Mapping[str, str], broker: str) -> dict[str, str]:

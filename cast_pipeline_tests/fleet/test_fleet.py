@@ -28,11 +28,11 @@ from cast_pipeline.segments import segments_from_json
 from cast_pipeline.transcripts.store import speech_file
 from cast_pipeline_tests.conftest import require_shared
 from cast_pipeline_tests.defs.speech.speechkit import SpeechItem, register_feed, run_range, serve_speech_feed
+from cast_pipeline_tests.deploy.deploykit import throwaway_database
 from cast_pipeline_tests.deploy.recoverykit import Service, wait_for
 from cast_pipeline_tests.fleet.fleetkit import (
     REDIS_PORTS,
     engine_messages,
-    fleet_database,
     instance_env,
     launch_run,
     redis_server,
@@ -116,7 +116,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     redis = redis_server(port, root, persist=True)
     http = LocalHTTPServer().start()
     workers: dict[str, Service] = {}
-    with pytest.MonkeyPatch.context() as mp, fleet_database() as pg:
+    with pytest.MonkeyPatch.context() as mp, throwaway_database("fleet") as pg:
         env = instance_env(root, pg, f"redis://127.0.0.1:{port}/0")
         env.update(CAST_CELERY_WORKER_LOST_SECONDS=str(LOST_AFTER), CAST_DATA_DIR=str(data_dir))
         env["CAST_FEEDS_FILE"] = str(root / "feeds.yaml")
