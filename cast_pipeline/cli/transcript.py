@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 
 import typer
 
@@ -44,14 +43,7 @@ def show(
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"{_title(paths, episode_key)}{exc}", err=True)
         raise typer.Exit(1) from None
-    meta = doc.meta
-    header = {
-        "title": meta.get("title") or episode_key,
-        "feed_title": meta.get("feed_title") or "",
-        "published": datetime.fromisoformat(meta["published"]) if meta.get("published") else None,
-        "source": doc.source,
-    }
-    sys.stdout.write(render(fmt, doc.segments, **header))
+    sys.stdout.write(render(fmt, doc.segments, **doc.render_header()))
 
 
 def _title(paths: DataPaths, episode_key: str) -> str:

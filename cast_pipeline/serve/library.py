@@ -259,14 +259,7 @@ class Library:
         if name not in RENDER_FORMATS:
             raise BadRequest(f"unknown transcript format {fmt!r}; valid formats: {', '.join(RENDER_FORMATS)}")
         doc, segments = self.segments(key, start, end)
-        meta = doc.meta
-        header = {
-            "title": meta.get("title") or key,
-            "feed_title": meta.get("feed_title") or "",
-            "published": datetime.fromisoformat(meta["published"]) if meta.get("published") else None,
-            "source": doc.source,
-        }
-        return render(name, segments, **header), MEDIA_TYPES[name]
+        return render(name, segments, **doc.render_header()), MEDIA_TYPES[name]
 
     # --- search --------------------------------------------------------------------------------
     def index(self) -> Any:

@@ -15,6 +15,7 @@ transcript, ``<backend>:<model>`` such as ``faster-whisper:tiny.en`` for speech)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,16 @@ class TranscriptDoc:
     @property
     def source(self) -> str:
         return str(self.meta.get("source", ""))
+
+    def render_header(self) -> dict[str, Any]:
+        """Title, feed title, publication date and source: the header ``render`` puts above the text."""
+        published = self.meta.get("published")
+        return {
+            "title": self.meta.get("title") or self.episode_key,
+            "feed_title": self.meta.get("feed_title") or "",
+            "published": datetime.fromisoformat(published) if published else None,
+            "source": self.source,
+        }
 
 
 def _read_source(path: Path) -> tuple[list[Segment], dict[str, Any]] | None:
