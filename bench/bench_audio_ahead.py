@@ -117,7 +117,7 @@ def _child(mode: str, feed_url: str, batch_size: int) -> None:
         prefetch.DEFAULT_WORKERS = 1
 
         class OneRunPerBatch:
-            def __init__(self, job, instance, run_config, summary, run_batch) -> None:
+            def __init__(self, job, instance, run_config, summary, settings, run_batch) -> None:
                 self.run_batch = run_batch
                 self.job, self.instance, self.run_config, self.summary = job, instance, run_config, summary
 

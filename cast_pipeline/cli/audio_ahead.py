@@ -18,7 +18,7 @@ from cast_pipeline.defs.speech.prefetch import AudioPrefetch
 from cast_pipeline.feeds.discovery import contiguous_ranges
 from cast_pipeline.http import make_client
 from cast_pipeline.paths import DataPaths
-from cast_pipeline.settings import load_settings
+from cast_pipeline.settings import Settings
 from cast_pipeline.speech.audio import audio_user_agent
 from cast_pipeline.transcripts.providers import speech_not_needed
 
@@ -46,6 +46,7 @@ class AudioAhead:
         instance: dg.DagsterInstance,
         run_config: dict,
         summary: RunSummary,
+        settings: Settings,
         run_batch: RunBatch,
     ) -> None:
         executable = set(job.asset_layer.executable_asset_keys)
@@ -58,7 +59,6 @@ class AudioAhead:
         self.rest = sorted(executable - set(self.lookups))
         self.job, self.instance, self.run_config, self.summary = job, instance, run_config, summary
         self._run_batch = run_batch
-        settings = load_settings()
         self.paths = DataPaths(settings.data_dir)
         self.settings = settings
         self.client = make_client(settings, user_agent=audio_user_agent(settings))

@@ -34,7 +34,7 @@ from cast_pipeline.feeds.snapshot import load_episode
 from cast_pipeline.http import make_client
 from cast_pipeline.instance import get_instance
 from cast_pipeline.paths import DataPaths
-from cast_pipeline.settings import load_settings
+from cast_pipeline.settings import Settings, load_settings
 from cast_pipeline.transcripts.awaiting import awaiting_reason, due_keys
 from cast_pipeline.transcripts.late import late_keys
 from cast_pipeline.transcripts.providers import ready_made
@@ -113,7 +113,7 @@ def run(
     if limit:
         todo = todo[:limit]
     ranges = contiguous_ranges(instance.get_dynamic_partitions(EPISODES), set(todo), batch_size)
-    _execute(job, instance, ranges, summary, log_level)
+    _execute(job, instance, ranges, summary, log_level, settings)
     if summary.interrupted is not None:  # no repair, no index update: stop now, the next run continues
         _collect_outcomes(paths, todo, summary)
         print_summary(summary, paths)
@@ -153,12 +153,17 @@ def missing_episodes(instance: dg.DagsterInstance, job: dg.JobDefinition, keys: 
 
 
 def _execute(
-    job: dg.JobDefinition, instance: dg.DagsterInstance, ranges: list[list[str]], summary: RunSummary, log_level: str
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    ranges: list[list[str]],
+    summary: RunSummary,
+    log_level: str,
+    settings: Settings,
 ) -> None:
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     total = sum(len(r) for r in ranges)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    pipeline = AudioAhead(job, instance, run_config, summary, _run_batch) if len(ranges) > 1 else None
+    pipeline = AudioAhead(job, instance, run_config, summary, settings, _run_batch) if len(ranges) > 1 else None
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("episodes", total=total)
         for index, batch in enumerate(ranges):
