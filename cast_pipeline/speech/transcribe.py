@@ -6,13 +6,15 @@ GIL, so while the model works on one window the next window — of this file or 
 already being decoded. A bounded queue keeps at most ``prefetch_windows`` decoded windows waiting,
 so memory stays bounded on long episodes. Why results are yielded per file, errors included: one
 broken file must not stop a run over a hundred episodes; the caller records the error and goes on.
+Why ``paths`` may be a lazy iterable: a Dagster step that downloads and transcribes a batch hands over
+each file as its download ends, so the decode thread waits for the network, not the model.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,7 @@ class Progress:
     """Where a run stands; passed to ``on_progress`` after every window and after every file."""
 
     index: int  # 0-based position of the current file
-    total: int  # number of files
+    total: int  # number of files (0: not known yet, the paths come from a lazy iterable)
     path: Path
     seconds_done: float  # audio seconds of this file transcribed so far
     finished: bool = False  # True once the file's result (or error) is known
@@ -51,13 +53,20 @@ class _End:
     error: Exception | None
 
 
-_Item = _Start | _Window | _End
+@dataclass(frozen=True)
+class _Finished:
+    """No more files; ``error``: the paths iterable itself raised (the caller's bug, raised in the caller)."""
+
+    error: Exception | None
+
+
+_Item = _Start | _Window | _End | _Finished
 
 
 class _Prefetcher:
     """Decodes the windows of ``paths`` in order on a daemon thread into a bounded queue."""
 
-    def __init__(self, paths: Sequence[Path], plan: WindowPlan, depth: int) -> None:
+    def __init__(self, paths: Iterable[Path], plan: WindowPlan, depth: int) -> None:
         self._paths = paths
         self._plan = plan
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=max(1, depth))
@@ -78,18 +87,27 @@ class _Prefetcher:
         return False
 
     def _run(self) -> None:
-        for path in self._paths:
-            if not self._put(_Start(path)):
-                return
-            error: Exception | None = None
-            try:
-                for window in iter_windows(path, self._plan):
-                    if not self._put(_Window(window)):
-                        return
-            except Exception as exc:  # reported with the file, the next file still runs
-                error = exc
-            if not self._put(_End(error)):
-                return
+        try:
+            for path in self._paths:  # a lazy iterable may block here, e.g. until a download ends
+                if not self._decode(Path(path)):
+                    return
+        except Exception as exc:
+            self._put(_Finished(exc))
+            return
+        self._put(_Finished(None))
+
+    def _decode(self, path: Path) -> bool:
+        """Queue the file's start, windows and end; False once stopped."""
+        if not self._put(_Start(path)):
+            return False
+        error: Exception | None = None
+        try:
+            for window in iter_windows(path, self._plan):
+                if not self._put(_Window(window)):
+                    return False
+        except Exception as exc:  # reported with the file, the next file still runs
+            error = exc
+        return self._put(_End(error))
 
     def get(self) -> _Item:
         return self._queue.get()
@@ -116,7 +134,7 @@ def _named(path: Path, exc: Exception) -> Exception:
 
 
 def transcribe_files(
-    paths: Sequence[Path],
+    paths: Iterable[Path],
     transcriber: Transcriber,
     *,
     language: str | None = None,
@@ -126,22 +144,28 @@ def transcribe_files(
 ) -> Iterator[tuple[Path, SpeechResult | Exception]]:
     """Yield ``(path, SpeechResult)`` for each file in order, or ``(path, exception)`` when it failed.
 
-    ``languages`` overrides ``language`` per file (e.g. each episode's feed language). The generator
-    may be abandoned early; the prefetch thread is then stopped.
+    ``paths`` is a list, or a lazy iterable consumed on the decode thread (it may block until the next
+    file exists; ``languages`` is read for a file only once the iterable has yielded it, so it may be
+    filled in as it goes). ``languages`` overrides ``language`` per file (e.g. each episode's feed
+    language). The generator may be abandoned early; the prefetch thread is then stopped.
     """
-    paths = [Path(p) for p in paths]
+    total = len(paths) if isinstance(paths, Sized) else 0
     prefetcher = _Prefetcher(paths, transcriber.window_plan, prefetch_windows).start()
     try:
-        for index, path in enumerate(paths):
-            start = prefetcher.get()
-            assert isinstance(start, _Start) and start.path == path
+        index = 0
+        while not isinstance(start := prefetcher.get(), _Finished):
+            assert isinstance(start, _Start)
+            path = start.path
             lang = languages.get(path, language) if languages is not None else language
-            outcome = _transcribe_one(prefetcher, index, len(paths), path, transcriber, lang, on_progress)
+            outcome = _transcribe_one(prefetcher, index, total, path, transcriber, lang, on_progress)
             if on_progress is not None:
                 error = outcome if isinstance(outcome, Exception) else None
                 done = outcome.duration if isinstance(outcome, SpeechResult) else 0.0
-                on_progress(Progress(index, len(paths), path, done, finished=True, error=error))
+                on_progress(Progress(index, total, path, done, finished=True, error=error))
             yield path, outcome
+            index += 1
+        if start.error is not None:
+            raise start.error
     finally:
         prefetcher.close()
 
