@@ -74,8 +74,10 @@ def _recording_run_failures(instance: dg.DagsterInstance, runs: int = 100) -> di
             episodes = getattr(meta, "value", None)
             if not isinstance(episodes, dict) or entry.step_key is None:
                 continue
-            asset = entry.step_key.replace("__", "/")
+            # Which asset failed per episode (a step may hold several); older runs: the step's own asset
+            assets = getattr(user.metadata.get("failed_assets"), "value", None) if user is not None else None
             for key, reason in episodes.items():
+                asset = (assets or {}).get(key) or entry.step_key.replace("__", "/")
                 failed.setdefault((asset, key), (entry.timestamp, f"{asset} failed in run {run.run_id[:8]}: {reason}"))
     out: dict[str, str] = {}
     for (asset, key), (when, reason) in failed.items():

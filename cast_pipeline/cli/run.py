@@ -220,7 +220,8 @@ def _run_batch(
     summary.failures.update(failed)
     ran = {e.step_key for e in result.all_events if e.is_step_success or e.is_step_failure}
     selected = selection or list(job.asset_layer.executable_asset_keys)
-    skipped = [key for key in selected if key.to_python_identifier() not in ran]
+    layer = job.asset_layer  # a step may materialise several assets (audio and speech on one machine)
+    skipped = [key for key in selected if str(layer.get_op_output_handle(key).node_handle) not in ran]
     rest = {key for key in batch if key not in failed}
     if skipped and rest and len(skipped) < len(selected):
         for sub in contiguous_ranges(batch, rest, len(batch)):
@@ -234,12 +235,13 @@ def _failures(result: dg.ExecuteInProcessResult, batch: list[str]) -> dict[str, 
     out: dict[str, str] = {}
     for event in result.get_step_failure_events():
         data = event.step_failure_data
-        failed = None
+        failed, assets = None, None
         if data.user_failure_data is not None:
-            meta = data.user_failure_data.metadata.get("failed_episodes")
-            failed = getattr(meta, "value", None) if meta is not None else None
+            meta = data.user_failure_data.metadata
+            failed = getattr(meta.get("failed_episodes"), "value", None)
+            assets = getattr(meta.get("failed_assets"), "value", None)  # a step may hold several assets
         if isinstance(failed, dict):
-            out.update({k: f"{event.step_key}: {v}" for k, v in failed.items()})
+            out.update({k: f"{(assets or {}).get(k) or event.step_key}: {v}" for k, v in failed.items()})
         else:
             message = data.error.message.strip().splitlines()[0] if data.error else "step failed"
             out.update({k: f"{event.step_key}: {message}" for k in batch if k not in out})

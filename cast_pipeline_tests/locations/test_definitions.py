@@ -82,7 +82,10 @@ def test_jobs_and_sensors_per_location() -> None:
     speech_assets += [gpu.speech_transcript, mac.speech_transcript]
     for asset in speech_assets:
         assert asset.op.pool == "speech"  # one speech step at a time per pool slot
-        assert asset.group_names_by_key == {asset.key: "speech"}
+        assert all(group == "speech" for group in asset.group_names_by_key.values())
+    # One machine: audio and speech are one subsettable step, so downloads overlap the model (issue 8).
+    local = definitions.defs.resolve_assets_def(speech_key("local"))
+    assert local.keys == {dg.AssetKey("audio"), speech_key("local")} and local.can_subset
 
 
 def test_location_speech_models_follow_the_host_environment(monkeypatch: pytest.MonkeyPatch) -> None:

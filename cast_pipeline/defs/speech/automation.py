@@ -158,9 +158,14 @@ def build_followup_sensor(
     default_status: dg.DefaultSensorStatus,
     description: str,
     minimum_interval_seconds: int = 60,
+    target_step: str | None = None,
 ) -> dg.SensorDefinition:
-    """A sensor requesting ``job_name`` runs for partitions whose ``target`` lags behind a ``source``."""
-    target_step = target.to_python_identifier()  # an asset's op (so step) name: key parts joined by "__"
+    """A sensor requesting ``job_name`` runs for partitions whose ``target`` lags behind a ``source``.
+
+    ``target_step``: the step that materialises ``target``; by default the asset's own op, named by its
+    key parts joined by "__" (a multi-asset's step has the multi-asset's name instead).
+    """
+    target_step = target_step or target.to_python_identifier()
 
     @dg.sensor(
         name=name,
@@ -249,10 +254,16 @@ def build_audio_ready_sensor(
     default_status: dg.DefaultSensorStatus,
     job_name: str = TRANSCRIBE_JOB,
     minimum_interval_seconds: int = 60,
+    target_step: str | None = None,
 ) -> dg.SensorDefinition:
-    """``audio_ready_<prefix>``: downloaded audio not yet transcribed here -> ``job_name``."""
+    """``audio_ready_<prefix>``: downloaded audio not yet transcribed here -> ``job_name``.
+
+    ``target_step``: the step that materialises the speech asset when it is not the asset's own op
+    (on one machine, audio and speech are one step: cast_pipeline.defs.speech.overlap).
+    """
     return build_followup_sensor(
         minimum_interval_seconds=minimum_interval_seconds,
+        target_step=target_step,
         name=audio_ready_sensor_name(prefix),
         sources=[Source(AUDIO_KEY, _status_is("downloaded"))],
         target=speech_key(prefix),

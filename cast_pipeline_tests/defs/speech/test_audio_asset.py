@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from cast_pipeline.cli.main import app
 from cast_pipeline.definitions import defs
 from cast_pipeline.defs.jobs import EPISODES_JOB
+from cast_pipeline.defs.speech.keys import LOCAL, speech_key
+from cast_pipeline.defs.speech.overlap import audio_and_speech_step
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.speech import clear_model_cache, loaded_models
 from cast_pipeline_tests.defs.speech.speechkit import (
@@ -49,13 +51,16 @@ def test_bad_enclosures_fail_their_own_partitions_with_the_reason(
     paths = DataPaths(data_dir)
     with dg.instance_for_test() as instance:
         keys = register_feed(defs, instance, url, data_dir)
-        # The whole job: audio fails for four episodes, so no model is loaded and speech never runs.
+        # The whole job: audio fails for four episodes; on one machine audio and speech are one step
+        # (defs.speech.overlap), which fails naming them after downloading and transcribing the fifth.
         result = run_range(defs, EPISODES_JOB, instance, instance.get_dynamic_partitions("episodes"))
         assert not result.success
-        assert step_keys(result)["audio"] == "STEP_FAILURE" and "local__speech_transcript" not in step_keys(result)
-        description = failure_description(result, "audio")
-        assert "audio failed for 4 of 5 episodes (1 were written and recorded)" in description
+        step = audio_and_speech_step(LOCAL)
+        assert step_keys(result)[step] == "STEP_FAILURE"
+        description = failure_description(result, step)
+        assert "audio, local/speech_transcript failed for 4 of 5 episodes (1 were written and recorded)" in description
         lines = {line.split(": ", 1)[0].lstrip("- "): line for line in description.splitlines()[1:]}
+        assert all(": audio: " in line for line in lines.values())  # each names the asset that failed
         assert set(lines) == {keys[t] for t in ("Consent page", "Sneaky", "No audio", "Gone")}
         assert "an HTML page" in lines[keys["Consent page"]] and "/a/html.wav" in lines[keys["Consent page"]]
         assert "refusing the local file enclosure" in lines[keys["Sneaky"]] and url in lines[keys["Sneaky"]]
@@ -63,6 +68,8 @@ def test_bad_enclosures_fail_their_own_partitions_with_the_reason(
         assert "HTTP 404" in lines[keys["Gone"]]
 
         assert instance.get_materialized_partitions(dg.AssetKey("audio")) == {keys["Good"]}
+        assert instance.get_materialized_partitions(speech_key(LOCAL)) == {keys["Good"]}
+        assert latest_metadata(instance, speech_key(LOCAL), keys["Good"])["status"] == "transcribed"
         for title in ("Consent page", "Sneaky", "No audio", "Gone"):  # nothing half-written or copied
             assert not list(paths.episode_dir(keys[title]).glob("*audio*")), title
             assert not list(paths.episode_dir(keys[title]).glob(".*")), title

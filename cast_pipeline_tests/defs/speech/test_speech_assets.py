@@ -18,6 +18,7 @@ from cast_pipeline.definitions import defs
 from cast_pipeline.defs.jobs import EPISODES_JOB
 from cast_pipeline.defs.speech.automation import TRANSCRIPT_JOB, audio_ready_sensor_name
 from cast_pipeline.defs.speech.keys import LOCAL, speech_key
+from cast_pipeline.defs.speech.overlap import audio_and_speech_step
 from cast_pipeline.integrity import fingerprint_file
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.speech import clear_model_cache, loaded_models
@@ -34,7 +35,7 @@ from cast_pipeline_tests.defs.speech.speechkit import (
 from cast_pipeline_tests.httpserver import LocalHTTPServer
 
 SPEECH = speech_key(LOCAL)
-SPEECH_STEP = SPEECH.to_python_identifier()
+SPEECH_STEP = audio_and_speech_step(LOCAL)  # one machine: audio and speech in one step (defs.speech.overlap)
 
 
 def _speech_text(paths: DataPaths, key: str) -> tuple[str, dict]:
