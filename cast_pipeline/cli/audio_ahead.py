@@ -1,9 +1,9 @@
 """`cast-pipeline run` in batches where the next batch's audio downloads while this batch's model works.
 
-Why (issue 8): within one Dagster run the ``audio`` step must finish before the speech step starts,
-so a run alone always makes the model wait for its batch's downloads. Across batches that wait can
-be hidden: see :class:`AudioAhead`. The daemon gets the same overlap from Dagster itself: several
-queued runs proceed while the one holding the ``speech`` pool slot transcribes.
+Why (issue 8): within one run, ``audio`` and ``local/speech_transcript`` are one step on a single
+machine (cast_pipeline.defs.speech.overlap), so the next episodes download while one is transcribed;
+but the batch's first download still finds the model idle. Across batches that wait is hidden too:
+see :class:`AudioAhead`. (In the split deployment audio and speech are runs of different code locations.)
 """
 
 from __future__ import annotations
