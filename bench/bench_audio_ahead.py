@@ -8,19 +8,24 @@ about 38 s per repeat, as WAV) from a local HTTP server that sends at most ``--r
 download, so a download takes about as long as its transcription: the case where overlap matters.
 Then runs `cast-pipeline run --batch-size N` in a fresh process and instance, two ways, alternating:
 
-- ``before``: the old order: each batch one run, the audio step downloads one episode at a time;
-- ``ahead``: the default: the audio step downloads 3 at a time, and batch k+1's audio downloads
-  while batch k's model works (cast_pipeline.cli.audio_ahead).
+- ``before``: each batch one run, downloads one at a time (no look-ahead across batches);
+- ``ahead``: the default: downloads 3 at a time, and batch k+1's audio downloads while batch k's
+  model works (cast_pipeline.cli.audio_ahead).
+
+Both run the single machine's audio+speech step (cast_pipeline.defs.speech.overlap), which
+overlaps a batch's later downloads with its transcription: what ``ahead`` adds is the batch's first
+download(s). For one run alone (a backfill, a sensor batch), old two-step vs one step: bench_overlap.py.
 
 Reported per way: run wall time (the whole command: feed refresh, embeddings and search index
-included), model busy time (the sum of ``processing_seconds`` in every ``speech-local.json``), and
-the time spent in ``audio`` steps, which is when a batch's model waits for the network: model idle
-on the network % = audio wait / (audio wait + busy). Diarization is switched off so that the
-figure is about the speech model only. The fastest round of each way counts (shared machine).
+included), model busy time (the sum of ``processing_seconds`` in every ``speech-local.json``), the
+time in the audio and speech steps, and model idle % = 1 - busy / that time (network waits plus
+per-file overhead). Diarization is switched off so that the figure is about the speech model only.
+The fastest round of each way counts (shared machine).
 
 Measured 2026-12-01 under load (load average ~10 on 2 cores), 8 episodes of 71 s, batches of 4,
-400 KiB/s: before wall 166.6 s, audio wait 45.0 s, model idle on the network 41%; ahead wall
-101.4 s (0.61x), audio wait 12.4 s (the first batch's own downloads, which nothing can hide), 22%.
+400 KiB/s, with the two-step runs of that time (idle = audio step / (audio step + busy)): before wall
+166.6 s, audio wait 45.0 s, model idle on the network 41%; ahead wall 101.4 s (0.61x), audio wait
+12.4 s (the first batch's own downloads, which nothing can hide), 22%.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ CLIPS = (
 )
 
 
-def _episode_wav(shared: Path, repeat: int, dest: Path) -> bytes:
+def episode_wav(shared: Path, repeat: int, dest: Path) -> bytes:
     frames = b""
     params = None
     for _ in range(repeat):
@@ -65,7 +70,7 @@ def _episode_wav(shared: Path, repeat: int, dest: Path) -> bytes:
     return dest.read_bytes()
 
 
-def _serve(files: dict[str, bytes], rate: int) -> ThreadingHTTPServer:
+def serve_throttled(files: dict[str, bytes], rate: int) -> ThreadingHTTPServer:
     """Serves ``files`` by path (the dict may grow later); audio at most ``rate`` bytes/s per download."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -96,7 +101,7 @@ def _serve(files: dict[str, bytes], rate: int) -> ThreadingHTTPServer:
     return server
 
 
-def _feed(base: str, count: int) -> str:
+def feed_xml(base: str, count: int) -> str:
     items = "".join(
         f"<item><title>Episode {i}</title><guid>bench-{i}</guid><pubDate>Mon, 06 Mar 2023 10:00:00 GMT</pubDate>"
         f'<enclosure url="{base}/a/{i}.wav" type="audio/wav" length="1"/></item>'
@@ -135,26 +140,32 @@ def _child(mode: str, feed_url: str, batch_size: int) -> None:
         raise SystemExit(f"cast-pipeline run failed ({mode}):\n{result.output}")
     data = Path(os.environ["CAST_DATA_DIR"])
     busy = sum(json.loads(p.read_text())["processing_seconds"] for p in data.glob("episodes/*/*/speech-local.json"))
-    print(json.dumps({"mode": mode, "wall": wall, "busy": busy, "audio_wait": _audio_step_seconds()}))
+    print(json.dumps({"mode": mode, "wall": wall, "busy": busy, "steps": _speech_step_seconds()}))
 
 
-def _audio_step_seconds() -> float:
-    """Seconds spent in ``audio`` steps over every run: the time a batch's model waits for its downloads."""
+SPEECH_STEPS = {"audio", "local__speech_transcript", "audio_and_local_speech"}  # two steps, or one (overlap)
+
+
+def step_seconds(instance: object, run_id: str, steps: set[str] = SPEECH_STEPS) -> float:
+    """Seconds between STEP_START and STEP_SUCCESS/FAILURE of ``steps`` in the run (the audio and speech steps)."""
+    total, started = 0.0, {}
+    for entry in instance.all_logs(run_id):  # type: ignore[attr-defined]
+        event = entry.dagster_event
+        if event is None or event.step_key not in steps:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
+            total += entry.timestamp - started.pop(event.step_key)
+    return total
+
+
+def _speech_step_seconds() -> float:
+    """Seconds in the audio and speech steps over every run of the instance."""
     from cast_pipeline.instance import get_instance
 
     instance = get_instance()
-    total = 0.0
-    for run in instance.get_runs():
-        started = None
-        for entry in instance.all_logs(run.run_id):
-            event = entry.dagster_event
-            if event is None or event.step_key != "audio":
-                continue
-            if event.event_type_value == "STEP_START":
-                started = entry.timestamp
-            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and started is not None:
-                total += entry.timestamp - started
-    return total
+    return sum(step_seconds(instance, run.run_id) for run in instance.get_runs())
 
 
 def main() -> None:
@@ -171,11 +182,11 @@ def main() -> None:
         return
     shared = Path(os.environ.get("CAST_SHARED_DIR", ROOT.parent / "shared"))
     with tempfile.TemporaryDirectory() as tmp:
-        body = _episode_wav(shared, args.repeat, Path(tmp) / "episode.wav")
+        body = episode_wav(shared, args.repeat, Path(tmp) / "episode.wav")
         files = {f"/a/{i}.wav": body for i in range(1, args.episodes + 1)}
-        server = _serve(files, args.rate_kib * 1024)
+        server = serve_throttled(files, args.rate_kib * 1024)
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        files["/feed.xml"] = _feed(base, args.episodes).encode()
+        files["/feed.xml"] = feed_xml(base, args.episodes).encode()
         feed_url = f"{base}/feed.xml"
         seconds = len(body) / 32000
         print(
@@ -208,18 +219,16 @@ def main() -> None:
                     check=True,
                 )
                 got = json.loads(out.stdout.strip().splitlines()[-1])
-                print(
-                    f"  {mode:<7} wall {got['wall']:6.1f} s  busy {got['busy']:6.1f} s  audio {got['audio_wait']:.1f} s"
-                )
+                print(f"  {mode:<7} wall {got['wall']:6.1f} s  busy {got['busy']:6.1f} s  steps {got['steps']:.1f} s")
                 if mode not in best or got["wall"] < best[mode]["wall"]:
                     best[mode] = got
         server.shutdown()
-    print("\nfastest round of each (model idle on the network = audio wait / (audio wait + busy)):")
+    print("\nfastest round of each (model idle = 1 - busy / time in the audio and speech steps):")
     for mode, got in best.items():
-        idle = got["audio_wait"] / (got["audio_wait"] + got["busy"])
+        idle = 1 - got["busy"] / got["steps"]
         print(
             f"  {mode:<7} wall {got['wall']:6.1f} s  busy {got['busy']:6.1f} s  "
-            f"audio wait {got['audio_wait']:5.1f} s  idle {idle:.0%}"
+            f"steps {got['steps']:5.1f} s  idle {idle:.0%}"
         )
     print(f"  ahead / before wall: {best['ahead']['wall'] / best['before']['wall']:.2f}")
 
