@@ -211,8 +211,8 @@ class SpeechStep:
         if isinstance(planned, ReusableSpeech):
             self.log.info(f"episode {key} ({title!r}): {planned.reason()}")
             return {**_reused_metadata(title, planned), **self._written(key)}
+        result = self.batch.next_result(planned.path)  # first: the results must be taken in order whatever fails
         audio_fp = fingerprint(planned.path)
-        result = self.batch.next_result(planned.path)
         text = result.to_json(
             episode_key=key,
             location=self.prefix,
