@@ -25,7 +25,9 @@ The fastest round of each way counts (shared machine).
 Measured 2026-12-01 under load (load average ~10 on 2 cores), 8 episodes of 71 s, batches of 4,
 400 KiB/s, with the two-step runs of that time (idle = audio step / (audio step + busy)): before wall
 166.6 s, audio wait 45.0 s, model idle on the network 41%; ahead wall 101.4 s (0.61x), audio wait
-12.4 s (the first batch's own downloads, which nothing can hide), 22%.
+12.4 s (the first batch's own downloads, which nothing can hide), 22%. With the one audio+speech step
+(same settings, `--rounds 1`, load average ~5): before wall 142.4 s, idle 20%; ahead wall 115.3 s
+(0.81x), idle 16%.
 """
 
 from __future__ import annotations
