@@ -106,6 +106,9 @@ def test_speech_steps_are_routed_to_their_queue(monkeypatch: pytest.MonkeyPatch)
         assert steps == {key: q.name, speakers_key(q.prefix).to_python_identifier(): q.name}
         spec = next(a for a in fleet.ASSETS if speech_key(q.prefix) in a.keys)
         assert spec.op.pool == q.name  # per-queue limit: `dagster instance concurrency set <queue> N`
+    # A backfill or "Materialize" in the UI runs the implicit asset job: its steps go to the queues too.
+    implicit = fleet.defs.get_repository_def().get_job("__ASSET_JOB")
+    assert implicit.executor_def.name == "fleet"
 
 
 def test_worker_command_line() -> None:
