@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 import pytest
 
@@ -171,3 +173,24 @@ def test_a_backfill_is_cut_into_runs_that_spread_over_the_workers() -> None:
         assert asset.backfill_policy is not None
         assert asset.backfill_policy.max_partitions_per_run == EPISODES_PER_RUN == 25
         assert -(-400 // asset.backfill_policy.max_partitions_per_run) == 16
+
+
+def test_a_larger_fleet_can_cut_backfills_into_smaller_runs() -> None:
+    """CAST_EPISODES_PER_RUN on the location's host sets the backfill policy (read when it loads its definitions)."""
+    import subprocess
+    import sys
+
+    from cast_pipeline.defs.feeds.partitions import episodes_per_run
+    from cast_pipeline_tests.conftest import REPO_ROOT
+
+    code = (
+        "from cast_pipeline.locations import fleet\n"
+        "print({a.backfill_policy.max_partitions_per_run for a in fleet.ASSETS if a.backfill_policy})"
+    )
+    env = {**os.environ, "CAST_EPISODES_PER_RUN": "5", "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "{5}", done.stderr
+    assert episodes_per_run({"CAST_EPISODES_PER_RUN": "10"}) == 10 and episodes_per_run({}) == 25
+    for bad, why in (("0", "at least one episode"), ("many", "not a whole number")):
+        with pytest.raises(ValueError, match=f"CAST_EPISODES_PER_RUN.*{why}"):
+            episodes_per_run({"CAST_EPISODES_PER_RUN": bad})
