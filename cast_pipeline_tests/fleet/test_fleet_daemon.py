@@ -1,0 +1,195 @@
+"""A backfill through the real daemon spreads over the fleet's workers and outlives a PostgreSQL restart.
+
+As the fleet deployment runs it (deploy/README.md, "Fleet"): the ``fleet`` location is a ``dagster api
+grpc`` server, a real ``dagster-daemon`` (run queue, backfills, monitoring, retries, sensors) loads it
+by workspace.yaml next to a stand-in for ``core`` carrying ``resume_failed_backfills``, and the
+backfill is added to the instance exactly as the UI's "Launch backfill" does
+(``PartitionBackfill.from_asset_partitions`` + ``add_backfill``, dagster_graphql's
+launchPartitionBackfill). The location's host sets CAST_EPISODES_PER_RUN=2, so the 8 episodes are 4
+runs of the implicit asset job, started by the daemon's queue on the location and sending their speech
+steps to the speech-cpu workers alpha and beta (package fixture, conftest.py).
+
+While a speech step runs on a worker, the fleet's own PostgreSQL cluster is stopped (``pg_ctl stop -m
+fast``, what ``systemctl restart postgresql`` does) and started OUTAGE_SECONDS later. The backfill
+must complete with no hand work: by itself, or by the automatic resume of resume_failed_backfills when
+runs failed during the outage; only runs begun before PostgreSQL was back may fail. Each episode ends
+with one speech file and at most one materialisation per run, made by a worker of the queue, and the
+episodes land on both workers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+
+import dagster as dg
+import pytest
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+from dagster._core.storage.dagster_run import RunRecord
+from dagster._core.storage.tags import BACKFILL_ID_TAG, ROOT_BACKFILL_ID_TAG
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+from cast_pipeline.defs.speech.keys import CPU
+from cast_pipeline.segments import segments_from_json
+from cast_pipeline.transcripts.store import speech_file
+from cast_pipeline_tests.conftest import REPO_ROOT
+from cast_pipeline_tests.deploy.deploykit import ENV_EXAMPLE, read_env_file
+from cast_pipeline_tests.deploy.recoverykit import Service, daemon, free_port, grpc_location, wait_for, wait_for_grpc
+from cast_pipeline_tests.fleet.conftest import QUEUE, SPEECH, Fleet
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+PER_RUN = 2  # CAST_EPISODES_PER_RUN of the location's host: 8 episodes -> 4 runs
+# A restart of PostgreSQL, long enough that the run in its step cannot ride it out on dagster-postgres'
+# own retries (about 6 s), so the fault recovery is exercised, not just the retries.
+OUTAGE_SECONDS = float(os.environ.get("CAST_TEST_FLEET_PG_OUTAGE_SECONDS", "15"))
+BACKFILL_INTERVAL = 5  # the daemon's backfill loop (Dagster's is 30 s; cast_pipeline_tests.deploy.fast_daemon)
+BACKFILL_ID = "fleetbf"
+
+
+def _chain(instance: dg.DagsterInstance) -> list[PartitionBackfill]:
+    """The test's backfill and its automatic resumes, oldest first."""
+    chain = [b for b in instance.get_backfills() if BACKFILL_ID in (b.backfill_id, b.tags.get(ROOT_BACKFILL_ID_TAG))]
+    return sorted(chain, key=lambda b: b.backfill_timestamp)
+
+
+def _runs(instance: dg.DagsterInstance) -> list[RunRecord]:
+    return [
+        record
+        for backfill in _chain(instance)
+        for record in instance.get_run_records(dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill.backfill_id}))
+    ]
+
+
+def _speech_step_running(instance: dg.DagsterInstance) -> str | None:
+    """A STARTED run of the backfill whose speech step has started (on a worker) and not ended."""
+    for record in _runs(instance):
+        run = record.dagster_run
+        if run.status != dg.DagsterRunStatus.STARTED:
+            continue
+        records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_START).records
+        if records and not instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records:
+            return run.run_id
+    return None
+
+
+def _write_workspace(fleet: Fleet, fleet_port: int, core_port: int) -> os.PathLike[str]:
+    workspace = fleet.root / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n"
+        f"  - grpc_server: {{host: 127.0.0.1, port: {core_port}, location_name: core}}\n"
+        f"  - grpc_server: {{host: 127.0.0.1, port: {fleet_port}, location_name: fleet}}\n"
+    )
+    return workspace
+
+
+def _add_backfill(fleet: Fleet, workspace: os.PathLike[str]) -> None:
+    """Stop the location's new-audio sensor (it would send every episode to speech-cuda), add the backfill."""
+    instance = fleet.instance
+    with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace)])) as context:
+        request = context.create_request_context()
+        [repo] = request.get_code_location("fleet").get_repositories().values()
+        sensor = repo.get_sensor("audio_ready_gpu")
+        instance.stop_sensor(sensor.get_remote_origin_id(), sensor.selector_id, sensor)
+        backfill = PartitionBackfill.from_asset_partitions(
+            backfill_id=BACKFILL_ID,
+            asset_graph=request.asset_graph,
+            partition_names=fleet.backfill_episodes,
+            asset_selection=[SPEECH],
+            backfill_timestamp=time.time(),
+            tags={},
+            dynamic_partitions_store=instance,
+            all_partitions=False,
+            title="fleet backfill through the daemon",
+            description=None,
+            run_config=None,
+        )
+        instance.add_backfill(backfill)
+
+
+def test_a_backfill_through_the_daemon_spreads_over_the_workers_and_completes_across_a_postgres_restart(
+    fleet: Fleet,
+) -> None:
+    fleet.start_workers("alpha", "beta")
+    instance, keys = fleet.instance, fleet.backfill_episodes
+    example = read_env_file(ENV_EXAMPLE)
+    env = {
+        **fleet.env,
+        **{k: v for k, v in example.items() if k.startswith(("DAGSTER_BACKFILL", "DAGSTER_MAX_BACKFILL"))},
+        "CAST_EPISODES_PER_RUN": str(PER_RUN),
+    }
+    fleet_port, core_port = free_port(), free_port()
+    workspace = _write_workspace(fleet, fleet_port, core_port)
+    here = ("-d", str(REPO_ROOT))
+    location = grpc_location("fleet", "cast_pipeline.locations.fleet", fleet_port, env, fleet.root, *here)
+    core = grpc_location("core", "cast_pipeline_tests.fleet.core_stand_in", core_port, env, fleet.root, *here)
+    the_daemon: Service = daemon(workspace, env, fleet.root, backfill_interval=BACKFILL_INTERVAL)
+    fleet.services += [location, core, the_daemon]
+    location.start()
+    core.start()
+    wait_for_grpc(location, fleet_port)
+    wait_for_grpc(core, core_port)
+    _add_backfill(fleet, workspace)
+    started = time.monotonic()
+    the_daemon.start()
+    restarts = 0
+
+    def supervised(check):  # type: ignore[no-untyped-def]
+        def tick():  # type: ignore[no-untyped-def]
+            nonlocal restarts
+            if not the_daemon.alive():  # systemd: Restart=on-failure (the daemon may exit without its database)
+                the_daemon.start()
+                restarts += 1
+            return check()
+
+        return tick
+
+    try:
+        victim = wait_for(
+            supervised(lambda: _speech_step_running(instance)), 240, f"a speech step on a worker\n{fleet.logs()}"
+        )
+        fleet.postgres.stop("fast")
+        time.sleep(OUTAGE_SECONDS)
+        fleet.postgres.start()
+        back, back_at = time.monotonic(), time.time()
+
+        def completed() -> bool:
+            chain = _chain(instance)
+            return bool(chain) and chain[-1].status == BulkActionStatus.COMPLETED_SUCCESS
+
+        wait_for(supervised(completed), 420, f"the backfill to complete\n{fleet.logs()}", every=1)
+        done = time.monotonic()
+    finally:
+        for service in (the_daemon, location, core):
+            service.stop()
+
+    chain, runs = _chain(instance), _runs(instance)
+    failed = [r for r in runs if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS]
+    print(
+        f"\nfleet backfill of {len(keys)} episodes through the daemon, PostgreSQL down {OUTAGE_SECONDS:.0f} s: "
+        f"complete {done - started:.1f} s after the daemon started, {done - back:.1f} s after PostgreSQL was back; "
+        f"{len(runs)} runs ({len(failed)} failed; in the step at the outage: {victim[:8]}), "
+        f"{len(chain) - 1} automatic resume(s), daemon restarted {restarts} times"
+    )
+    for record in failed:
+        entries = instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        print(f"  failed run {record.dagster_run.run_id[:8]}: {[e.message[:200] for e in entries]}")
+    assert instance.get_materialized_partitions(SPEECH) >= set(keys)
+    # only runs that were under way while PostgreSQL was away may have failed
+    assert all(r.create_timestamp.timestamp() < back_at for r in failed), [
+        (r.dagster_run.run_id, r.dagster_run.status, r.create_timestamp) for r in failed
+    ]
+    workers: Counter[str] = Counter()
+    for key in keys:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=SPEECH, asset_partitions=[key]), limit=100
+        ).records
+        per_run = Counter(r.run_id for r in records)
+        assert records and max(per_run.values()) == 1, f"{key}: materialised more than once in a run: {per_run}"
+        path = fleet.paths.episode_file(key, speech_file(CPU))
+        assert [p.name for p in path.parent.iterdir() if p.name.startswith("speech")] == [path.name]
+        _, meta = segments_from_json(path.read_bytes())  # who transcribed it (a reuse records no new worker)
+        assert meta["queue"] == QUEUE and meta["host"] and meta["pid"], meta  # a worker ran it, not the server
+        workers[str(meta["worker"])] += 1
+    assert set(workers) == {"alpha@alpha-host", "beta@beta-host"}, workers
