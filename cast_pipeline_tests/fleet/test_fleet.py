@@ -12,6 +12,7 @@ import os
 import time
 
 import pytest
+import redis
 
 from cast_pipeline.defs.speech.keys import CPU
 from cast_pipeline.segments import segments_from_json
@@ -99,3 +100,36 @@ def test_a_killed_worker_step_is_resubmitted_to_a_live_one_and_nothing_is_done_t
     for key in keys[1:]:
         assert metas[key][0]["worker"] == f"{survivor}@{survivor}-host", metas[key]
     assert os.path.getsize(first_file) > 0
+
+
+def test_a_worker_killed_after_taking_a_step_but_before_starting_it_is_seen(fleet: Fleet) -> None:
+    """The moment between taking the message and STARTED: the worker records RECEIVED, the executor watches it.
+
+    Without it the step would stay PENDING ("still queued") while Redis holds its message unacknowledged
+    until the visibility timeout (hours). Alpha's pool child is stopped (SIGSTOP), so alpha takes the
+    message but never starts the step; then alpha is killed like a machine that dies.
+    """
+    import psutil
+
+    for w in fleet.workers.values():
+        w.kill()
+    fleet.start_workers("alpha")
+    main = psutil.Process(fleet.workers["alpha"].pid)
+    pool = wait_for(lambda: main.children(recursive=True), 60, "alpha's pool child", every=0.2)
+    for child in pool:
+        child.suspend()  # SIGSTOP: the pool child never starts what the worker hands it
+    key = fleet.episodes[0]  # transcribed already (the rerun reuses it): only the delivery is tested
+    marker, proc = fleet.run([key])
+    client = redis.Redis(port=fleet.port, socket_timeout=2)
+    wait_for(lambda: client.hlen("unacked") >= 1, 90, f"alpha to take the step\n{fleet.logs()}", every=0.1)
+    time.sleep(2)  # it hands the step to its (stopped) pool child
+    fleet.workers["alpha"].kill()
+    killed = time.monotonic()
+    fleet.start_workers("beta")
+    run = fleet.finish(marker, proc, timeout=120)
+    print(f"\nworker killed after taking a step, before starting it: run done {time.monotonic() - killed:.1f} s later")
+    messages = engine_messages(fleet.instance, run.run_id)
+    assert any("alpha@alpha-host" in m and "has not answered" in m for m in messages), messages
+    ran_on = [m for m in messages if "in celery worker" in m]
+    assert ran_on and all("beta@beta-host" in m for m in ran_on), ran_on
+    assert len(fleet.recorded(run.run_id, key)) == 1
