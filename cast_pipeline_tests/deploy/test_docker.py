@@ -343,9 +343,11 @@ def test_compose_fleet_profile_is_opt_in_and_wired_to_one_redis() -> None:
         "worker-gpu": ["fleet-gpu"],
     }
     server = parse_grpc_command(services["fleet"]["command"])
-    assert (server.module, server.location_name, server.port) == ("cast_pipeline.locations.fleet", "fleet", 4003)
-    assert "ports" not in services["fleet"] and "ports" not in services["worker"], "reached inside compose only"
     fleet_workspace = load_yaml(DEPLOY / "fleet" / "workspace.yaml")
+    [entry] = [e["grpc_server"] for e in fleet_workspace["load_from"] if e["grpc_server"]["location_name"] == "fleet"]
+    assert (server.module, server.location_name) == ("cast_pipeline.locations.fleet", "fleet")
+    assert server.port == entry["port"], "the port deploy/fleet/workspace.yaml connects to"
+    assert "ports" not in services["fleet"] and "ports" not in services["worker"], "reached inside compose only"
     assert env_refs(fleet_workspace) <= set(services["daemon"]["environment"]), "the fleet workspace's hosts"
     assert services["daemon"]["environment"]["CAST_FLEET_HOST"] == "fleet"
     for name, queue in (("worker", "speech-cpu"), ("worker-gpu", "speech-cuda")):
