@@ -2,8 +2,9 @@
 
 Each worker is a ``cast-pipeline worker`` process in its own session, working directory and
 environment (its own CAST_WORKER_NAME), as if on its own host; a kill reaches its Celery children too,
-like a machine that dies. Runs are ``dagster job execute`` processes: the orchestrating run worker of
-the fleet location, as the server would start it.
+like a machine that dies. :func:`launch_run` starts a run as a ``dagster job execute`` process (the
+orchestrating run worker of the fleet location, as the server would start it); test_fleet_daemon.py
+has the real daemon start them instead.
 """
 
 from __future__ import annotations

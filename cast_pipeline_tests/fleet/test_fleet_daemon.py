@@ -14,30 +14,43 @@ fast``, what ``systemctl restart postgresql`` does) and started OUTAGE_SECONDS l
 must complete with no hand work: by itself, or by the automatic resume of resume_failed_backfills when
 runs failed during the outage; only runs begun before PostgreSQL was back may fail. Each episode ends
 with one speech file and at most one materialisation per run, made by a worker of the queue, and the
-episodes land on both workers.
+episodes land on both workers. Then `dagster job backfill` from a shell (deploy/README.md) queues one
+run per episode, which the same daemon starts and the workers run.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import dagster as dg
 import pytest
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.storage.dagster_run import RunRecord
-from dagster._core.storage.tags import BACKFILL_ID_TAG, ROOT_BACKFILL_ID_TAG
+from dagster._core.storage.tags import BACKFILL_ID_TAG, PARTITION_NAME_TAG, ROOT_BACKFILL_ID_TAG
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
+from dagster._utils.error import SerializableErrorInfo
 
 from cast_pipeline.defs.speech.keys import CPU
 from cast_pipeline.segments import segments_from_json
 from cast_pipeline.transcripts.store import speech_file
 from cast_pipeline_tests.conftest import REPO_ROOT
 from cast_pipeline_tests.deploy.deploykit import ENV_EXAMPLE, read_env_file
-from cast_pipeline_tests.deploy.recoverykit import Service, daemon, free_port, grpc_location, wait_for, wait_for_grpc
-from cast_pipeline_tests.fleet.conftest import QUEUE, SPEECH, Fleet
+from cast_pipeline_tests.deploy.recoverykit import (
+    BIN,
+    Service,
+    daemon,
+    free_port,
+    grpc_location,
+    wait_for,
+    wait_for_grpc,
+)
+from cast_pipeline_tests.fleet.conftest import JOB, QUEUE, SPEECH, Fleet
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 PER_RUN = 2  # CAST_EPISODES_PER_RUN of the location's host: 8 episodes -> 4 runs
@@ -108,6 +121,33 @@ def _add_backfill(fleet: Fleet, workspace: os.PathLike[str]) -> None:
         instance.add_backfill(backfill)
 
 
+def _error_classes(error: SerializableErrorInfo | None) -> list[str]:
+    found = []
+    while error is not None:
+        found.append(error.cls_name or "?")
+        error = error.cause or error.context
+    return found
+
+
+def _backfill_from_the_shell(
+    fleet: Fleet, workspace: os.PathLike[str], env: dict[str, str], supervised: Callable
+) -> list[dg.DagsterRun]:
+    """`dagster job backfill` as deploy/README.md shows it: one queued run per episode, started by the daemon."""
+    keys = fleet.episodes[:2]  # done already by test_fleet.py, or not: the step runs on a worker either way
+    argv = [str(BIN / "dagster"), "job", "backfill", "-w", str(workspace), "-l", "fleet", "-j", JOB]
+    argv += ["--partitions", ",".join(keys), "--noprompt"]
+    cli = subprocess.run(argv, env=env, cwd=fleet.root, capture_output=True, text=True, timeout=180)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    found = re.search(r"Launched backfill job `(\w+)`", cli.stdout)
+    assert found, cli.stdout
+
+    def finished() -> list[dg.DagsterRun] | None:
+        runs = fleet.instance.get_runs(filters=dg.RunsFilter(tags={BACKFILL_ID_TAG: found.group(1)}))
+        return runs if len(runs) == len(keys) and all(r.is_finished for r in runs) else None
+
+    return wait_for(supervised(finished), 240, f"the runs of `dagster job backfill`\n{fleet.logs()}")
+
+
 def test_a_backfill_through_the_daemon_spreads_over_the_workers_and_completes_across_a_postgres_restart(
     fleet: Fleet,
 ) -> None:
@@ -160,6 +200,7 @@ def test_a_backfill_through_the_daemon_spreads_over_the_workers_and_completes_ac
 
         wait_for(supervised(completed), 420, f"the backfill to complete\n{fleet.logs()}", every=1)
         done = time.monotonic()
+        cli_runs = _backfill_from_the_shell(fleet, workspace, env, supervised)
     finally:
         for service in (the_daemon, location, core):
             service.stop()
@@ -172,9 +213,16 @@ def test_a_backfill_through_the_daemon_spreads_over_the_workers_and_completes_ac
         f"{len(runs)} runs ({len(failed)} failed; in the step at the outage: {victim[:8]}), "
         f"{len(chain) - 1} automatic resume(s), daemon restarted {restarts} times"
     )
-    for record in failed:
-        entries = instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-        print(f"  failed run {record.dagster_run.run_id[:8]}: {[e.message[:200] for e in entries]}")
+    for record in failed:  # what PostgreSQL's absence did to them, for deploy/README.md
+        run_id = record.dagster_run.run_id
+        steps = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        errors = [_error_classes(e.dagster_event.step_failure_data.error) for e in steps if e.dagster_event]
+        ended = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        print(f"  failed run {run_id[:8]}: step failures {errors}; {[e.message[:120] for e in ended]}")
+    assert {r.status for r in cli_runs} == {dg.DagsterRunStatus.SUCCESS}, cli_runs
+    for run in cli_runs:
+        [key] = [run.tags[PARTITION_NAME_TAG]]
+        assert len(fleet.recorded(run.run_id, key)) == 1
     assert instance.get_materialized_partitions(SPEECH) >= set(keys)
     # only runs that were under way while PostgreSQL was away may have failed
     assert all(r.create_timestamp.timestamp() < back_at for r in failed), [
