@@ -18,7 +18,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,17 +26,17 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cast_pipeline.defs.feeds.partitions import EPISODES as EPISODES_PARTITIONS
 from cast_pipeline.defs.speech.keys import CPU, speech_key
-from cast_pipeline.locations import core
 from cast_pipeline.paths import DataPaths
 from cast_pipeline_tests.conftest import require_shared
-from cast_pipeline_tests.defs.speech.speechkit import SpeechItem, register_feed, run_range, serve_speech_feed
+from cast_pipeline_tests.defs.speech.speechkit import SpeechItem
 from cast_pipeline_tests.deploy.recoverykit import PrivateCluster, Service, postgres_bin, wait_for
 from cast_pipeline_tests.fleet.fleetkit import (
     REDIS_PORTS,
     instance_env,
     launch_run,
+    prepare_episodes,
+    private_cluster,
     redis_server,
     run_of,
     wait_for_redis,
@@ -113,25 +112,14 @@ class Fleet:
         return sum(int(client.llen(k)) for k in client.keys(f"{QUEUE}*") if client.type(k) == b"list")
 
 
-@contextlib.contextmanager
-def private_postgres() -> Iterator[PrivateCluster]:
-    """A started PostgreSQL cluster of the fleet's own with a database ``fleet``; removed afterwards."""
+def private_postgres() -> contextlib.AbstractContextManager[PrivateCluster]:
+    """A started PostgreSQL cluster of the fleet's own with a database ``fleet`` (fleetkit.private_cluster)."""
     bindir = postgres_bin()
     if bindir is None or (shutil.which("runuser") is None and os.geteuid() == 0):
         if os.environ.get("CI") == "true":
             pytest.fail("initdb/pg_ctl (apt postgresql) needed under CI")
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
-    root = Path(tempfile.mkdtemp(prefix="cast-fleet-pg-"))  # not under pytest's 0700 tmp: postgres owns it
-    cluster = PrivateCluster(bindir, root)
-    try:
-        cluster.init()
-        cluster.start()
-        cluster.create_database("fleet")
-        yield cluster
-    finally:
-        with contextlib.suppress(AssertionError):  # already stopped
-            cluster.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
+    return private_cluster(bindir, "fleet")
 
 
 @pytest.fixture(scope="package")
@@ -153,7 +141,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             mp.setenv(key, value)
         jfk = shared / "audio" / "jfk.wav"
         items = [SpeechItem(f"jfk{i:02d}", f"JFK {i:02d}", audio=jfk) for i in range(EPISODES + BACKFILL_EPISODES)]
-        url = serve_speech_feed(http, items)
         instance = dg.DagsterInstance.get()  # creates the schema before the other processes connect
         fleet = Fleet(instance, env, root, DataPaths(data_dir), redis, port, workers, pg)
         try:
@@ -162,11 +149,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             for name in ("alpha", "beta"):
                 workers[name] = worker(name, QUEUE, env, root)
                 workers[name].start()
-            # the core side, in this process: feed, episodes, audio
-            register_feed(core.defs, instance, url, data_dir)
-            keys = instance.get_dynamic_partitions(EPISODES_PARTITIONS)  # in partition order: ranges are slices
-            assert len(keys) == len(items)
-            assert run_range(core.defs, "episodes_job", instance, keys).success
+            keys = prepare_episodes(http, items, instance, data_dir)  # the core side: feed, episodes, audio
             fleet.episodes, fleet.backfill_episodes = keys[:EPISODES], keys[EPISODES:]
             # the per-queue limit (deploy/dagster.yaml's default_limit would be 1): one speech step per worker
             instance.event_log_storage.set_concurrency_slots(QUEUE, 2)

@@ -7,7 +7,8 @@ backfill is added to the instance exactly as the UI's "Launch backfill" does
 (``PartitionBackfill.from_asset_partitions`` + ``add_backfill``, dagster_graphql's
 launchPartitionBackfill). The location's host sets CAST_EPISODES_PER_RUN=2, so the 8 episodes are 4
 runs of the implicit asset job, started by the daemon's queue on the location and sending their speech
-steps to the speech-cpu workers alpha and beta (package fixture, conftest.py).
+steps to the speech-cpu workers alpha and beta (package fixture, conftest.py). The server side
+(workspace, locations, daemon, the UI's backfill) is daemonkit.py, shared with bench/bench_fleet.py.
 
 While a speech step runs on a worker, the fleet's own PostgreSQL cluster is stopped (``pg_ctl stop -m
 fast``, what ``systemctl restart postgresql`` does) and started OUTAGE_SECONDS later. The backfill
@@ -29,28 +30,16 @@ from collections.abc import Callable
 
 import dagster as dg
 import pytest
-from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
-from dagster._core.storage.dagster_run import RunRecord
-from dagster._core.storage.tags import BACKFILL_ID_TAG, PARTITION_NAME_TAG, ROOT_BACKFILL_ID_TAG
-from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import WorkspaceFileTarget
+from dagster._core.execution.backfill import BulkActionStatus
+from dagster._core.storage.tags import BACKFILL_ID_TAG, PARTITION_NAME_TAG
 from dagster._utils.error import SerializableErrorInfo
 
 from cast_pipeline.defs.speech.keys import CPU
 from cast_pipeline.segments import segments_from_json
 from cast_pipeline.transcripts.store import speech_file
-from cast_pipeline_tests.conftest import REPO_ROOT
-from cast_pipeline_tests.deploy.deploykit import ENV_EXAMPLE, read_env_file
-from cast_pipeline_tests.deploy.recoverykit import (
-    BIN,
-    Service,
-    daemon,
-    free_port,
-    grpc_location,
-    wait_for,
-    wait_for_grpc,
-)
+from cast_pipeline_tests.deploy.recoverykit import BIN, wait_for
 from cast_pipeline_tests.fleet.conftest import JOB, QUEUE, SPEECH, Fleet
+from cast_pipeline_tests.fleet.daemonkit import add_backfill, backfill_chain, backfill_runs, server, server_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 PER_RUN = 2  # CAST_EPISODES_PER_RUN of the location's host: 8 episodes -> 4 runs
@@ -61,23 +50,9 @@ BACKFILL_INTERVAL = 5  # the daemon's backfill loop (Dagster's is 30 s; cast_pip
 BACKFILL_ID = "fleetbf"
 
 
-def _chain(instance: dg.DagsterInstance) -> list[PartitionBackfill]:
-    """The test's backfill and its automatic resumes, oldest first."""
-    chain = [b for b in instance.get_backfills() if BACKFILL_ID in (b.backfill_id, b.tags.get(ROOT_BACKFILL_ID_TAG))]
-    return sorted(chain, key=lambda b: b.backfill_timestamp)
-
-
-def _runs(instance: dg.DagsterInstance) -> list[RunRecord]:
-    return [
-        record
-        for backfill in _chain(instance)
-        for record in instance.get_run_records(dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill.backfill_id}))
-    ]
-
-
 def _speech_step_running(instance: dg.DagsterInstance) -> str | None:
     """A STARTED run of the backfill whose speech step has started (on a worker) and not ended."""
-    for record in _runs(instance):
+    for record in backfill_runs(instance, BACKFILL_ID):
         run = record.dagster_run
         if run.status != dg.DagsterRunStatus.STARTED:
             continue
@@ -85,40 +60,6 @@ def _speech_step_running(instance: dg.DagsterInstance) -> str | None:
         if records and not instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS).records:
             return run.run_id
     return None
-
-
-def _write_workspace(fleet: Fleet, fleet_port: int, core_port: int) -> os.PathLike[str]:
-    workspace = fleet.root / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n"
-        f"  - grpc_server: {{host: 127.0.0.1, port: {core_port}, location_name: core}}\n"
-        f"  - grpc_server: {{host: 127.0.0.1, port: {fleet_port}, location_name: fleet}}\n"
-    )
-    return workspace
-
-
-def _add_backfill(fleet: Fleet, workspace: os.PathLike[str]) -> None:
-    """Stop the location's new-audio sensor (it would send every episode to speech-cuda), add the backfill."""
-    instance = fleet.instance
-    with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace)])) as context:
-        request = context.create_request_context()
-        [repo] = request.get_code_location("fleet").get_repositories().values()
-        sensor = repo.get_sensor("audio_ready_gpu")
-        instance.stop_sensor(sensor.get_remote_origin_id(), sensor.selector_id, sensor)
-        backfill = PartitionBackfill.from_asset_partitions(
-            backfill_id=BACKFILL_ID,
-            asset_graph=request.asset_graph,
-            partition_names=fleet.backfill_episodes,
-            asset_selection=[SPEECH],
-            backfill_timestamp=time.time(),
-            tags={},
-            dynamic_partitions_store=instance,
-            all_partitions=False,
-            title="fleet backfill through the daemon",
-            description=None,
-            run_config=None,
-        )
-        instance.add_backfill(backfill)
 
 
 def _error_classes(error: SerializableErrorInfo | None) -> list[str]:
@@ -153,24 +94,12 @@ def test_a_backfill_through_the_daemon_spreads_over_the_workers_and_completes_ac
 ) -> None:
     fleet.start_workers("alpha", "beta")
     instance, keys = fleet.instance, fleet.backfill_episodes
-    example = read_env_file(ENV_EXAMPLE)
-    env = {
-        **fleet.env,
-        **{k: v for k, v in example.items() if k.startswith(("DAGSTER_BACKFILL", "DAGSTER_MAX_BACKFILL"))},
-        "CAST_EPISODES_PER_RUN": str(PER_RUN),
-    }
-    fleet_port, core_port = free_port(), free_port()
-    workspace = _write_workspace(fleet, fleet_port, core_port)
-    here = ("-d", str(REPO_ROOT))
-    location = grpc_location("fleet", "cast_pipeline.locations.fleet", fleet_port, env, fleet.root, *here)
-    core = grpc_location("core", "cast_pipeline_tests.fleet.core_stand_in", core_port, env, fleet.root, *here)
-    the_daemon: Service = daemon(workspace, env, fleet.root, backfill_interval=BACKFILL_INTERVAL)
-    fleet.services += [location, core, the_daemon]
-    location.start()
-    core.start()
-    wait_for_grpc(location, fleet_port)
-    wait_for_grpc(core, core_port)
-    _add_backfill(fleet, workspace)
+    env = server_env(fleet.env, PER_RUN)
+    side = server(env, fleet.root, BACKFILL_INTERVAL)
+    workspace, the_daemon = side.workspace, side.daemon
+    fleet.services += side.services
+    side.start_locations()
+    add_backfill(instance, workspace, BACKFILL_ID, keys, SPEECH, "fleet backfill through the daemon")
     started = time.monotonic()
     the_daemon.start()
     restarts = 0
@@ -195,17 +124,16 @@ def test_a_backfill_through_the_daemon_spreads_over_the_workers_and_completes_ac
         back, back_at = time.monotonic(), time.time()
 
         def completed() -> bool:
-            chain = _chain(instance)
+            chain = backfill_chain(instance, BACKFILL_ID)
             return bool(chain) and chain[-1].status == BulkActionStatus.COMPLETED_SUCCESS
 
         wait_for(supervised(completed), 420, f"the backfill to complete\n{fleet.logs()}", every=1)
         done = time.monotonic()
         cli_runs = _backfill_from_the_shell(fleet, workspace, env, supervised)
     finally:
-        for service in (the_daemon, location, core):
-            service.stop()
+        side.stop()
 
-    chain, runs = _chain(instance), _runs(instance)
+    chain, runs = backfill_chain(instance, BACKFILL_ID), backfill_runs(instance, BACKFILL_ID)
     failed = [r for r in runs if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS]
     print(
         f"\nfleet backfill of {len(keys)} episodes through the daemon, PostgreSQL down {OUTAGE_SECONDS:.0f} s: "
