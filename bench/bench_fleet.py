@@ -1,6 +1,8 @@
 """Throughput of the transcription fleet with 1, 2 and 3 CPU workers, its per-episode overhead, its recovery.
 
 Run by hand (not a test):  .venv/bin/python bench/bench_fleet.py [--episodes 24] [--chunk 4]
+Or a backfill through the real daemon (bench_fleet_backfill.py):
+                           .venv/bin/python bench/bench_fleet.py --daemon-backfill 400 [--per-run 25]
 
 Real parts, as in cast_pipeline_tests/fleet/test_fleet.py: a private Redis (port 6392), a throwaway
 PostgreSQL database (fleet_*), `cast-pipeline worker --queue speech-cpu` processes, the runs as
@@ -37,18 +39,18 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from cast_pipeline.defs.speech.keys import CPU, LOCAL
-from cast_pipeline.locations import core
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.segments import segments_from_json
 from cast_pipeline.transcripts.store import speech_file
 from cast_pipeline_tests.conftest import SHARED_DATA
-from cast_pipeline_tests.defs.speech.speechkit import SpeechItem, register_feed, run_range, serve_speech_feed
+from cast_pipeline_tests.defs.speech.speechkit import SpeechItem
 from cast_pipeline_tests.deploy.deploykit import throwaway_database
 from cast_pipeline_tests.deploy.recoverykit import BIN, wait_for
 from cast_pipeline_tests.fleet.fleetkit import (
     REDIS_PORTS,
     instance_env,
     launch_run,
+    prepare_episodes,
     redis_server,
     run_of,
     wait_for_redis,
@@ -101,7 +103,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--episodes", type=int, default=24)
     parser.add_argument("--chunk", type=int, default=4)
+    parser.add_argument("--daemon-backfill", type=int, metavar="N", help="one backfill of N episodes instead")
+    parser.add_argument("--per-run", type=int, default=25, help="CAST_EPISODES_PER_RUN of the backfill")
+    parser.add_argument("--workers", type=int, default=3, help="speech-cpu workers for the backfill")
+    parser.add_argument("--max-runs", type=int, default=8, help="max_concurrent_runs (deploy/dagster.yaml: 8)")
+    parser.add_argument("--backfill-interval", type=int, help="daemon's backfill loop, s (default Dagster's 30)")
     args = parser.parse_args()
+    if args.daemon_backfill:
+        from bench_fleet_backfill import daemon_backfill
+
+        daemon_backfill(args.daemon_backfill, args.per_run, args.workers, args.max_runs, args.backfill_interval)
+        return
     n = args.episodes
     root = Path(tempfile.mkdtemp(prefix="bench_fleet_"))
     port = REDIS_PORTS[1]
@@ -118,9 +130,8 @@ def main() -> None:
             redis.start()
             wait_for_redis(port)
             jfk = SHARED_DATA / "audio" / "jfk.wav"
-            url = serve_speech_feed(http, [SpeechItem(f"c{i:03d}", f"Clip {i}", audio=jfk) for i in range(n)])
-            keys = sorted(register_feed(core.defs, instance, url, root / "data").values())
-            assert run_range(core.defs, "episodes_job", instance, keys).success
+            items = [SpeechItem(f"c{i:03d}", f"Clip {i}", audio=jfk) for i in range(n)]
+            keys = prepare_episodes(http, items, instance, root / "data")
             paths = DataPaths(root / "data")
             chunks = [keys[i : i + args.chunk] for i in range(0, n, args.chunk)]
             print(

@@ -71,6 +71,11 @@ SETTINGS: dict[str, Setting] = {
         "3600",
         "Seconds a show's episode list from Pocket Casts is reused before it is fetched again.",
     ),
+    "episodes_per_run": Setting(
+        "CAST_EPISODES_PER_RUN",
+        "25",
+        "Episodes per Dagster run in backfills and sensor batches (a fleet: 400 episodes / this >= busy workers).",
+    ),
     "http_timeout": Setting("CAST_HTTP_TIMEOUT", "30", "Seconds before an HTTP request is abandoned."),
     "max_feed_bytes": Setting("CAST_MAX_FEED_BYTES", str(30 * 1024 * 1024), "Largest feed accepted, in bytes."),
     "max_transcript_bytes": Setting(
@@ -146,6 +151,7 @@ class Settings:
     pocketcasts_api_url: str
     pocketcasts_min_interval: float
     pocketcasts_cache_seconds: int
+    episodes_per_run: int
     http_timeout: float
     max_feed_bytes: int
     max_transcript_bytes: int

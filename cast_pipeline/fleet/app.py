@@ -7,13 +7,20 @@ asks the instance whether that delivery is still wanted: not when the run is ove
 executor has resubmitted the step under another task id since. The step itself runs exactly as in
 dagster_celery (``execute_plan_iterator`` in this worker process, events written to the instance).
 Episodes finished by an earlier delivery are reused from their files (cast_pipeline.speech.reuse).
+
+A worker also records RECEIVED, with its name, the moment it takes a step's message (before its pool
+child starts the step and records STARTED): a worker that dies in between would otherwise leave the
+step PENDING, which the executor reads as "still queued", while Redis keeps the message unacknowledged
+until the visibility timeout (hours). With RECEIVED the executor watches that worker from the start.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from celery import Celery
+from celery import Celery, states
+from celery.signals import task_received
 from celery.utils.log import get_task_logger
 from kombu import Exchange
 from kombu import Queue as KombuQueue
@@ -36,7 +43,21 @@ def make_app(settings: FleetSettings) -> Celery:
     app.conf.task_queues = kombu_queues()
     app.conf.task_create_missing_queues = False  # a typo in a queue name fails the submission, never strands work
     register_step_task(app)
+    task_received.connect(record_received, weak=False, dispatch_uid="cast_fleet_record_received")
     return app
+
+
+def record_received(sender: Any = None, request: Any = None, **_: Any) -> None:
+    """In the worker's main process, as it takes a step's message: RECEIVED + its name in the result backend."""
+    if request is None or request.name != TASK_NAME:
+        return
+    backend = request.task.backend
+    try:
+        if backend.get_state(request.id) in states.READY_STATES:  # a late copy of a finished step
+            return
+        backend.store_result(request.id, {"hostname": request.hostname, "pid": os.getpid()}, states.RECEIVED)
+    except Exception as exc:  # never keep a step from running: without it the executor only sees STARTED
+        logger.warning(f"could not record that task {request.id} was received: {exc}")
 
 
 def latest_submission(instance: Any, run_id: str, step_key: str) -> str | None:

@@ -4,11 +4,12 @@ Why not dagster_celery's executor as it is: it submits a step and waits for its 
 it takes. When the machine running the step dies (``kill -9``, power cut, a rented GPU taken away),
 Redis gives the unacknowledged message to another worker only after the visibility timeout, which must
 be longer than the longest step (hours). So this executor watches: every few seconds it asks the
-step's Celery task for its state; once a worker has STARTED it, the executor pings that worker through
-the broker. A worker that has not answered for CAST_CELERY_WORKER_LOST_SECONDS (120 s by default) is
-lost: the step is submitted again under a new task id (to any live worker of the queue), and the old
-delivery, if Redis ever hands it out again, is dropped by the worker (cast_pipeline.fleet.app). The
-new attempt reuses the episodes the lost worker had finished (cast_pipeline.speech.reuse).
+step's Celery task for its state; once a worker has taken it (RECEIVED, then STARTED), the executor
+pings that worker through the broker. A worker that has not answered for CAST_CELERY_WORKER_LOST_SECONDS
+(120 s by default) is lost: the step is submitted again under a new task id (to any live worker of the
+queue), and the old delivery, if Redis ever hands it out again, is dropped by the worker
+(cast_pipeline.fleet.app). The new attempt reuses the episodes the lost worker had finished
+(cast_pipeline.speech.reuse).
 
 A broker that does not answer is no verdict (every worker would look lost): the clock starts again
 once it answers. Steps are otherwise run by dagster_celery's own loop (submission order, priorities,
@@ -38,6 +39,7 @@ CHECK_EVERY = 5.0  # seconds between looks at a running step's worker
 PING_TIMEOUT = 3.0
 MISSED_PINGS = 2  # and at least lost_after seconds without an answer
 MAX_RESUBMITS = 3
+WATCHED_STATES = ("RECEIVED", "STARTED")
 
 
 class WorkerLost(Exception):
@@ -108,7 +110,8 @@ class WatchedStep:
         except Exception:  # result backend unreachable: no verdict, start the clock again once it answers
             self._last_answer, self._missed = now, 0
             return
-        worker = info.get("hostname") if state == "STARTED" and isinstance(info, dict) else None
+        # RECEIVED (cast_pipeline.fleet.app.record_received) or STARTED: a worker holds the step's message
+        worker = info.get("hostname") if state in WATCHED_STATES and isinstance(info, dict) else None
         if worker is None:  # waiting in the queue for a free worker: nobody to watch yet
             self._last_answer, self._missed = now, 0
             return

@@ -70,6 +70,10 @@ defs = dg.Definitions(
     assets=ASSETS,
     jobs=JOBS,
     sensors=SENSORS,
+    # The location's default executor, so also that of its implicit asset job (``__ASSET_JOB``): a backfill
+    # or "Materialize" from the UI runs that job, not transcribe_<prefix>_job, and would otherwise run the
+    # speech steps on this host instead of the queues.
+    executor=fleet_executor,
     # Resolved on the worker that runs the step: its CAST_SPEECH_* (with its queue's defaults).
     resources={"cast": CastResource(), "speech_model": SpeechModel()},
 )

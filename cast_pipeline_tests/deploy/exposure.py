@@ -38,7 +38,10 @@ CADDYFILE = PROXY / "Caddyfile"
 NGINX_CONF = PROXY / "nginx.conf"
 WILDCARDS = {"", "*", "0.0.0.0", "::", "[::]"}
 # Compose services whose published port has its own login (checked in test_exposure).
-COMPOSE_AUTH = {"postgres": "PostgreSQL password (POSTGRES_PASSWORD, required by compose)"}
+COMPOSE_AUTH = {
+    "postgres": "PostgreSQL password (POSTGRES_PASSWORD, required by compose)",
+    "redis": "Redis password (requirepass from CAST_REDIS_PASSWORD; the service refuses to start without one)",
+}
 SERVE_AUTH = "CAST_API_TOKEN (cast-pipeline serve refuses any other host without it)"
 
 

@@ -36,6 +36,7 @@ from cast_pipeline_tests.deploy.deploykit import (
 DEPLOY_ONLY_VARS = {
     "CAST_CORE_HOST", "CAST_GPU_HOST", "CAST_MAC_HOST", "CAST_SHARED_DIR", "CAST_GPU_EXTRAS",
     "CAST_IMAGE_TAG", "CAST_WEBSERVER_PUBLISH", "CAST_GPU_PUBLISH", "CAST_BIND_ADDRESS", "CAST_FLEET_HOST",
+    "CAST_REDIS_PASSWORD", "CAST_REDIS_HOST", "CAST_REDIS_PUBLISH", "CAST_WORKSPACE_FILE",  # compose profile fleet
 }  # fmt: skip
 # The fleet's settings (deploy/fleet/), read by `cast-pipeline worker` and the fleet location; listed
 # here too so this file does not depend on where the package declares them.
@@ -51,6 +52,8 @@ def _grpc_servers() -> list[tuple[str, GrpcServer]]:
     compose = interpolate_all(load_yaml(COMPOSE_YAML), read_env_file(COMPOSE_ENV_EXAMPLE))
     for name, service in compose["services"].items():
         command = service.get("command", [])
+        if "fleet" in service.get("profiles", []):
+            continue  # the fleet's workspace (deploy/fleet/workspace.yaml): test_docker.py checks it against that
         if command[:3] == ["dagster", "api", "grpc"]:
             servers.append((f"compose service {name}", parse_grpc_command(command)))
     for unit_path in sorted(SYSTEMD.glob("*.service")):

@@ -14,7 +14,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import time
 import tomllib
 from pathlib import Path, PurePosixPath
 from types import ModuleType
@@ -27,6 +29,7 @@ from cast_pipeline_tests.deploy.deploykit import (
     COMPOSE_ENV_EXAMPLE,
     COMPOSE_YAML,
     DAGSTER_YAML,
+    DEPLOY,
     DOCKER,
     GRPC_PORTS,
     LOCATIONS,
@@ -46,7 +49,8 @@ INSTRUCTIONS = {
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 # Dockerfile -> the code location its default command serves.
 DOCKERFILES = {"Dockerfile": "core", "Dockerfile.gpu": "transcribe_gpu"}
-INSTANCE_SERVICES = ("core", "webserver", "daemon", "transcribe-gpu")  # open the Dagster instance
+# open the Dagster instance
+INSTANCE_SERVICES = ("core", "webserver", "daemon", "transcribe-gpu", "fleet", "worker", "worker-gpu")
 GRPC_SERVICES = {"core": "core", "transcribe-gpu": "transcribe_gpu"}
 
 
@@ -222,7 +226,8 @@ def test_compose_required_variables_are_in_env_example() -> None:
 
 def test_compose_services_and_builds() -> None:
     services = _compose()["services"]
-    assert set(services) == {"postgres", "core", "webserver", "daemon", "transcribe-gpu"}
+    fleet = {"redis", "fleet", "worker", "worker-gpu"}
+    assert set(services) == {"postgres", "core", "webserver", "daemon", "transcribe-gpu"} | fleet
     built = {}
     for name, service in services.items():
         if "build" in service:
@@ -316,9 +321,78 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
         pytest.skip("docker CLI with the compose plugin not installed (the other compose tests still run)")
     files = ["-f", str(COMPOSE_YAML), "--env-file", str(COMPOSE_ENV_EXAMPLE)]
     result = subprocess.run(
-        [docker, "compose", *files, "--profile", "gpu", "config", "--quiet"],
+        [docker, "compose", *files, "--profile", "gpu", "--profile", "fleet", "--profile", "fleet-gpu", "config", "-q"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- compose profile fleet ---------------------------------------------------------------------------
+
+
+def test_compose_fleet_profile_is_opt_in_and_wired_to_one_redis() -> None:
+    """Redis, the fleet location and workers only with --profile fleet / fleet-gpu; all on one broker URL."""
+    env = {**read_env_file(COMPOSE_ENV_EXAMPLE), "CAST_REDIS_PASSWORD": "0123abcd"}
+    services = _compose(env)["services"]
+    assert {n: s.get("profiles") for n, s in services.items() if n in ("redis", "fleet", "worker", "worker-gpu")} == {
+        "redis": ["fleet"],
+        "fleet": ["fleet"],
+        "worker": ["fleet"],
+        "worker-gpu": ["fleet-gpu"],
+    }
+    server = parse_grpc_command(services["fleet"]["command"])
+    fleet_workspace = load_yaml(DEPLOY / "fleet" / "workspace.yaml")
+    [entry] = [e["grpc_server"] for e in fleet_workspace["load_from"] if e["grpc_server"]["location_name"] == "fleet"]
+    assert (server.module, server.location_name) == ("cast_pipeline.locations.fleet", "fleet")
+    assert server.port == entry["port"], "the port deploy/fleet/workspace.yaml connects to"
+    assert "ports" not in services["fleet"] and "ports" not in services["worker"], "reached inside compose only"
+    assert env_refs(fleet_workspace) <= set(services["daemon"]["environment"]), "the fleet workspace's hosts"
+    assert services["daemon"]["environment"]["CAST_FLEET_HOST"] == "fleet"
+    for name, queue in (("worker", "speech-cpu"), ("worker-gpu", "speech-cuda")):
+        assert services[name]["command"] == ["cast-pipeline", "worker", "--queue", queue]
+    brokers = {services[n]["environment"]["CAST_CELERY_BROKER_URL"] for n in ("fleet", "worker", "worker-gpu")}
+    assert brokers == {"redis://:0123abcd@redis:6379/0"}
+    switched = _compose({**env, "CAST_WORKSPACE_FILE": "../fleet/workspace.yaml"})["services"]["daemon"]
+    assert _mounts(switched)["/opt/dagster/dagster_home/workspace.yaml"] == str(DEPLOY / "fleet" / "workspace.yaml")
+
+
+def test_compose_redis_command_demands_a_password_and_persists(tmp_path: Path) -> None:
+    """The redis service's own command line, run here with this machine's redis-server on a free port."""
+    import redis
+
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server needed under CI")
+        pytest.skip("redis-server not installed")
+    service = load_yaml(COMPOSE_YAML)["services"]["redis"]
+    argv = [arg.replace("$$", "$") for arg in service["command"]]  # compose's escaping of the shell's `$`
+    assert argv[:2] == ["bash", "-c"] and "--appendonly yes" in argv[2] and "requirepass" not in " ".join(argv[:2])
+    refused = subprocess.run(argv, env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 64 and "CAST_REDIS_PASSWORD" in refused.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv[2] = argv[2].replace("--dir /data", f"--dir {tmp_path} --port {port} --bind 127.0.0.1")
+    env = {"PATH": os.environ["PATH"], "CAST_REDIS_PASSWORD": "0123abcd"}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        authed = redis.Redis(port=port, password="0123abcd", socket_timeout=2)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                authed.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, "redis did not start"
+                time.sleep(0.2)
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(port=port, socket_timeout=2).ping()
+        assert authed.config_get("appendonly") == {"appendonly": "yes"}
+        comm = Path(f"/proc/{proc.pid}/comm")
+        assert not comm.exists() or comm.read_text().strip() == "redis-server", "exec: docker stop reaches Redis"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

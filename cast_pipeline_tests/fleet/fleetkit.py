@@ -2,8 +2,9 @@
 
 Each worker is a ``cast-pipeline worker`` process in its own session, working directory and
 environment (its own CAST_WORKER_NAME), as if on its own host; a kill reaches its Celery children too,
-like a machine that dies. Runs are ``dagster job execute`` processes: the orchestrating run worker of
-the fleet location, as the server would start it.
+like a machine that dies. :func:`launch_run` starts a run as a ``dagster job execute`` process (the
+orchestrating run worker of the fleet location, as the server would start it); test_fleet_daemon.py
+has the real daemon start them instead.
 """
 
 from __future__ import annotations
@@ -13,14 +14,19 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from cast_pipeline.defs.feeds.partitions import EPISODES as EPISODES_PARTITIONS
+from cast_pipeline.locations import core
+from cast_pipeline_tests.defs.speech.speechkit import SpeechItem, register_feed, run_range, serve_speech_feed
 from cast_pipeline_tests.deploy.deploykit import DAGSTER_YAML
-from cast_pipeline_tests.deploy.recoverykit import BIN, Service, wait_for
+from cast_pipeline_tests.deploy.recoverykit import BIN, PrivateCluster, Service, wait_for
+from cast_pipeline_tests.httpserver import LocalHTTPServer
 
 REDIS_PORTS = (6391, 6392, 6393, 6394)  # this suite's own Redis servers (never the shared 6379)
 
@@ -31,6 +37,42 @@ def redis_server(port: int, workdir: Path, persist: bool = False) -> Service:
     argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data)]
     argv += ["--appendonly", "yes", "--appendfsync", "always"] if persist else ["--save", "", "--appendonly", "no"]
     return Service(f"redis-{port}", argv, os.environ, workdir)
+
+
+@contextlib.contextmanager
+def private_cluster(bindir: Path, database: str) -> Iterator[PrivateCluster]:
+    """A started PostgreSQL cluster of the fleet's own with ``database``; removed afterwards.
+
+    Its own, not a database of the shared server: the daemon test stops and starts it, and a backfill's
+    many runs open many connections (max_connections 200 here).
+    """
+    root = Path(tempfile.mkdtemp(prefix="cast-fleet-pg-"))  # not under pytest's 0700 tmp: postgres owns it
+    cluster = PrivateCluster(bindir, root)
+    try:
+        cluster.init()
+        cluster.start()
+        cluster.create_database(database)
+        yield cluster
+    finally:
+        with contextlib.suppress(AssertionError):  # already stopped
+            cluster.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def prepare_episodes(
+    http: LocalHTTPServer, items: Sequence[SpeechItem], instance: dg.DagsterInstance, data_dir: Path
+) -> list[str]:
+    """The core side's share, in this process: serve the feed, register it, and run ``episodes_job``
+    (metadata, audio...) over every episode, so the fleet's speech steps find their audio.
+
+    Returns the episode keys in partition order, so a slice is a partition range.
+    """
+    url = serve_speech_feed(http, items)
+    register_feed(core.defs, instance, url, data_dir)
+    keys = instance.get_dynamic_partitions(EPISODES_PARTITIONS)
+    assert len(keys) == len(items), f"{len(keys)} episode partitions for {len(items)} items"
+    assert run_range(core.defs, "episodes_job", instance, keys).success, "episodes_job (audio) failed"
+    return keys
 
 
 def wait_for_redis(port: int, timeout: float = 30) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 import pytest
 
@@ -106,6 +108,9 @@ def test_speech_steps_are_routed_to_their_queue(monkeypatch: pytest.MonkeyPatch)
         assert steps == {key: q.name, speakers_key(q.prefix).to_python_identifier(): q.name}
         spec = next(a for a in fleet.ASSETS if speech_key(q.prefix) in a.keys)
         assert spec.op.pool == q.name  # per-queue limit: `dagster instance concurrency set <queue> N`
+    # A backfill or "Materialize" in the UI runs the implicit asset job: its steps go to the queues too.
+    implicit = fleet.defs.get_repository_def().get_job("__ASSET_JOB")
+    assert implicit.executor_def.name == "fleet"
 
 
 def test_worker_command_line() -> None:
@@ -168,3 +173,24 @@ def test_a_backfill_is_cut_into_runs_that_spread_over_the_workers() -> None:
         assert asset.backfill_policy is not None
         assert asset.backfill_policy.max_partitions_per_run == EPISODES_PER_RUN == 25
         assert -(-400 // asset.backfill_policy.max_partitions_per_run) == 16
+
+
+def test_a_larger_fleet_can_cut_backfills_into_smaller_runs() -> None:
+    """CAST_EPISODES_PER_RUN on the location's host sets the backfill policy (read when it loads its definitions)."""
+    import subprocess
+    import sys
+
+    from cast_pipeline.defs.feeds.partitions import episodes_per_run
+    from cast_pipeline_tests.conftest import REPO_ROOT
+
+    code = (
+        "from cast_pipeline.locations import fleet\n"
+        "print({a.backfill_policy.max_partitions_per_run for a in fleet.ASSETS if a.backfill_policy})"
+    )
+    env = {**os.environ, "CAST_EPISODES_PER_RUN": "5", "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "{5}", done.stderr
+    assert episodes_per_run({"CAST_EPISODES_PER_RUN": "10"}) == 10 and episodes_per_run({}) == 25
+    for bad, why in (("0", "at least one episode"), ("many", "not a whole number")):
+        with pytest.raises(ValueError, match=f"CAST_EPISODES_PER_RUN.*{why}"):
+            episodes_per_run({"CAST_EPISODES_PER_RUN": bad})

@@ -8,7 +8,12 @@ count every pair, so the feed of an episode is read from its key instead.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import dagster as dg
+
+from cast_pipeline.settings import SETTINGS
 
 FEEDS = "feeds"
 EPISODES = "episodes"
@@ -16,9 +21,27 @@ EPISODES = "episodes"
 feeds_partitions = dg.DynamicPartitionsDefinition(name=FEEDS)
 episodes_partitions = dg.DynamicPartitionsDefinition(name=EPISODES)
 
-# Episodes per run in backfills and sensor batches: big enough to amortise the ~6 s of run start-up
-# and a model load, small enough that one bad batch does not hold back many episodes.
-EPISODES_PER_RUN = 25
+
+def episodes_per_run(env: Mapping[str, str] | None = None) -> int:
+    """CAST_EPISODES_PER_RUN: read when the definitions are imported, since a backfill policy is part of them.
+
+    Why a setting: 25 amortises the ~6 s of run start-up and a model load while one bad batch holds back
+    few episodes; but a backfill only keeps as many fleet workers busy as it has runs (400 episodes in
+    runs of 25 are 16 runs), so a larger fleet wants smaller runs.
+    """
+    setting = SETTINGS["episodes_per_run"]
+    raw = ((os.environ if env is None else env).get(setting.env) or setting.default).strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{setting.env}={raw!r} is not a whole number of episodes") from None
+    if value < 1:
+        raise ValueError(f"{setting.env}={value}: a run needs at least one episode")
+    return value
+
+
+# Episodes per run in backfills and sensor batches.
+EPISODES_PER_RUN = episodes_per_run()
 episode_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=EPISODES_PER_RUN)
 
 # Ends the description of every episode-partitioned asset: partition keys are hashes, users know titles.

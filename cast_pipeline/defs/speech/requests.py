@@ -11,8 +11,9 @@ when the run that should have made it ended without trying for an episode-level 
 only while its code location answers, so the new request waits for the location to be back.
 
 What is NOT asked again: a partition whose step raised (the asset's own error, e.g. a corrupt file: it
-would fail the same way; see cast_pipeline.defs.batching), a run someone canceled, and anything after
-:data:`MAX_REQUESTS` requests (a crash that repeats, like the OOM killer, needs a person).
+would fail the same way; see cast_pipeline.defs.batching), unless the database went away while the
+step wrote its events (PostgreSQL restarted under a running step: lost, asked again); a run someone
+canceled; and anything after :data:`MAX_REQUESTS` requests (a crash that repeats, like the OOM killer, needs a person).
 """
 
 from __future__ import annotations
@@ -25,10 +26,23 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 from dagster._core.execution.plan.objects import ErrorSource
 from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, RUN_KEY_TAG, SENSOR_NAME_TAG, WILL_RETRY_TAG
+from dagster._utils.error import SerializableErrorInfo
 
 MAX_REQUESTS = 4  # per partition and source event: the first request and three more
 GRACE_SECONDS = 300  # a requested run not created yet, or an announced automatic retry not launched yet
 INTERRUPTED = ErrorSource.INTERRUPT
+# Errors of the instance's database, not of the episode (psycopg2's and SQLAlchemy's names alike): a step
+# that failed with one of them in its chain of causes is lost, not raised.
+DATABASE_ERRORS = frozenset({"OperationalError", "InterfaceError"})
+
+
+def database_went_away(error: SerializableErrorInfo | None) -> bool:
+    """Whether a step failure's error, or one of its causes, is the database's (e.g. PostgreSQL restarting)."""
+    while error is not None:
+        if error.cls_name in DATABASE_ERRORS:
+            return True
+        error = error.cause or error.context
+    return False
 
 
 class Outcome(Enum):
@@ -72,7 +86,7 @@ class RunLookup:
         return self._finished[run_id]
 
     def step_raised(self, run_id: str, step_key: str) -> bool:
-        """True when ``step_key`` failed in that run, other than by an interrupt (SIGTERM, Ctrl-C).
+        """True when ``step_key`` failed in that run, other than by an interrupt (SIGTERM, Ctrl-C) or the database.
 
         A killed worker leaves no step failure at all. (Dagster records a ``dg.Failure`` as a framework
         error, so the error source cannot tell the asset's own errors from others; only interrupts are sure.)
@@ -85,7 +99,9 @@ class RunLookup:
             for record in records:
                 event = record.event_log_entry.dagster_event
                 data = event.step_failure_data if event is not None else None
-                if event is not None and event.step_key and data is not None and data.error_source != INTERRUPTED:
+                if event is None or not event.step_key or data is None or data.error_source == INTERRUPTED:
+                    continue
+                if not database_went_away(data.error):
                     raised.add(event.step_key)
             self._user_failures[run_id] = raised
         return step_key in self._user_failures[run_id]

@@ -125,3 +125,39 @@ def test_a_run_lost_again_and_again_is_given_up_after_a_few_requests(instance: d
     assert not last.run_requests
     assert PENDING not in (last.cursor or "")
     assert len(set(keys)) == MAX_REQUESTS
+
+
+def _run_whose_step_raised(instance: dg.DagsterInstance, request: dg.RunRequest, error: Exception) -> None:
+    """A run for the request whose speech step failed with ``error`` (a real run: Dagster records the failure)."""
+    step = speech_key(GPU).to_python_identifier()
+
+    @dg.op(name=step)
+    def failing() -> None:
+        raise error
+
+    @dg.job(name=TRANSCRIBE_JOB)
+    def job() -> None:
+        failing()
+
+    tags = {**request.tags, SENSOR_NAME_TAG: SENSOR, RUN_KEY_TAG: str(request.run_key)}
+    assert not job.execute_in_process(instance=instance, tags=tags, raise_on_error=False).success
+
+
+def test_a_step_failed_by_the_database_going_away_is_requested_again(instance: dg.DagsterInstance) -> None:
+    """PostgreSQL restarted under a running step: the step fails with the driver's error; that is no episode's fault."""
+    import psycopg2
+
+    first = _tick(instance, None)
+    (request,) = first.run_requests
+    lost = psycopg2.OperationalError("server closed the connection unexpectedly")
+    _run_whose_step_raised(instance, request, lost)
+    (repeat,) = _tick(instance, first.cursor).run_requests
+    assert repeat.tags == request.tags and repeat.run_key != request.run_key
+
+
+def test_a_step_that_raised_on_its_own_is_not_requested_again(instance: dg.DagsterInstance) -> None:
+    first = _tick(instance, None)
+    (request,) = first.run_requests
+    _run_whose_step_raised(instance, request, ValueError("corrupt audio"))
+    result = _tick(instance, first.cursor)
+    assert not result.run_requests and PENDING not in (result.cursor or "")
