@@ -19,13 +19,14 @@ Why these choices (measured with bench/bench_search.py on 1,000,000 segments, 2 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-from lancedb.index import FTS, IvfPq, IvfSq
-from lancedb.table import Table
+from typing import TYPE_CHECKING, Literal
 
 from cast_pipeline.search import store
 from cast_pipeline.search.languages import LANGUAGES, fts_columns
+
+if TYPE_CHECKING:
+    from lancedb.index import IvfPq, IvfSq
+    from lancedb.table import Table
 
 FILTER_COLUMNS = ("feed_key", "published")
 
@@ -44,6 +45,8 @@ class VectorIndexConfig:
 
 def ensure_fts(table: Table, field_name: str) -> None:
     """A full-text index on every language column that holds text; new rows join existing indexes."""
+    from lancedb.index import FTS
+
     indexed = {c for ix in table.list_indices() for c in ix.columns if ix.index_type == "FTS"}
     for code, column in fts_columns(field_name).items():
         if column in indexed or table.count_rows(f"{column} IS NOT NULL") == 0:
@@ -65,6 +68,8 @@ def ensure_filter_indexes(table: Table) -> None:
 
 def ensure_vector_index(table: Table, manifest: store.Manifest, config: VectorIndexConfig) -> store.Manifest:
     """Train, keep, re-train or drop the ANN index for the table's size; returns the updated manifest."""
+    from lancedb.index import IvfPq, IvfSq
+
     n = table.count_rows()
     has_index = manifest.vector_index_rows > 0
     if n < config.min_rows:
