@@ -20,6 +20,8 @@ What it does, and why this way:
   ``/api/search`` over HTTP (ONNX query encoding included): p50/p95 with one client, then with 8
   concurrent clients (and their throughput); ``encode_query_onnx`` vs ``encode_query`` compares the
   ONNX encoder with sentence-transformers in the same process.
+- The ``baseline`` phase times today's search path against the one of ``--baseline-ref`` (default
+  ``main``), query by query in one process, so a busy machine slows both alike (ratios are comparable).
 - Recall@10 of the ANN index is measured against exact brute force (numpy) for a grid of
   ``nprobes`` / ``refine_factor``; keyword results are compared with PostgreSQL ``tsvector`` full-text
   search (OR of the query terms, ``ts_rank``) on the same rows: latency ratio and top-10 overlap.
@@ -59,7 +61,7 @@ PER_EPISODE = 100
 FEEDS = 20
 STOP_TEXT = "the and a to of i you it that in is we so like this for but was on just with they what have"
 STOP = STOP_TEXT.split()
-PHASES = ("keyword", "duckdb", "semantic", "hybrid", "service", "postgres")
+PHASES = ("keyword", "duckdb", "semantic", "hybrid", "service", "baseline", "postgres")
 GRID = [(20, 5), (40, 5), (60, 5), (80, 1), (80, 5), (80, 10), (120, 5)]  # (nprobes, refine_factor)
 
 
@@ -273,6 +275,51 @@ def phase_service(root: str, queries: list[str], clients: int = 8) -> dict[str, 
     return out | {"rss_mib": peak_rss_mib()}
 
 
+def _baseline_module(ref: str) -> Any:
+    """``cast_pipeline.search.query`` (and its query encoder) as of git ``ref``, importable next to today's."""
+    import importlib
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    package = Path(tempfile.mkdtemp(prefix="cast-bench-baseline-")) / "baseline_search"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    for name in ("query", "onnx_encoder"):
+        source = subprocess.run(
+            ["git", "-C", str(repo), "show", f"{ref}:cast_pipeline/search/{name}.py"],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        source = source.replace("cast_pipeline.search.onnx_encoder import", "baseline_search.onnx_encoder import")
+        (package / f"{name}.py").write_text(source, encoding="utf-8")
+    sys.path.insert(0, str(package.parent))
+    return importlib.import_module("baseline_search.query")
+
+
+def phase_baseline(root: str, queries: list[str], ref: str) -> dict[str, Any]:
+    """Today's search path against the one of git ``ref``, query by query in one process (so machine
+    load hits both alike): p50/p95 of each and today's p50 as a share of the baseline's."""
+    from cast_pipeline.search.query import SearchIndex
+
+    paths = DataPaths(Path(root))
+    old = _baseline_module(ref).SearchIndex.open(paths)
+    new = SearchIndex.open(paths)
+    began = time.monotonic()
+    new.rows  # noqa: B018 - loaded once per index version (a service does it at warm-up)
+    out: dict[str, Any] = {"ref": ref, "row_store_load_s": round(time.monotonic() - began, 2)}
+    for mode in ("hybrid", "keyword", "semantic"):
+        old.search(queries[0], mode=mode, limit=10)
+        new.search_rows(queries[0], mode=mode, limit=10)
+        lat: dict[str, list[float]] = {"baseline": [], "today": []}
+        for q in queries:
+            for name, run in (("baseline", old.search), ("today", new.search_rows)):
+                began_q = time.perf_counter()
+                run(q, mode=mode, limit=10)
+                lat[name].append((time.perf_counter() - began_q) * 1000)
+        out[mode] = {name: summary(values) for name, values in lat.items()}
+        out[mode]["p50_ratio"] = round(out[mode]["today"]["p50_ms"] / out[mode]["baseline"]["p50_ms"], 2)
+    return out | {"load_avg": os.getloadavg()}
+
+
 def phase_duckdb(root: str, queries: list[str]) -> dict[str, Any]:
     from cast_pipeline.search.analytics import analytics_path, build_keyword_index, connect, keyword_search
 
@@ -367,6 +414,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
     parser.add_argument("--grid", default=None, help="nprobes/refine_factor pairs to measure, e.g. 80/5,120/5")
+    parser.add_argument("--baseline-ref", default="main", help="git ref whose search path the baseline phase times")
     args = parser.parse_args()
     phases = set(args.phases.split(","))
     if phases - set(PHASES):
@@ -432,6 +480,10 @@ def main() -> None:
             log("service (cast-pipeline serve over HTTP, 1 and 8 clients)")
             report["service"] = run_phase(phase_service, str(paths.root), queries)
             log(f"  {report['service']}")
+        if "baseline" in phases:
+            log(f"baseline: today's search path vs {args.baseline_ref}'s, interleaved in one process")
+            report["baseline"] = run_phase(phase_baseline, str(paths.root), queries, args.baseline_ref)
+            log(f"  {report['baseline']}")
         if not args.no_postgres and "postgres" in phases:
             log("PostgreSQL tsvector")
             pg = postgres(args.postgres, texts, keys, queries)

@@ -166,9 +166,11 @@ def api_routes(library: Library) -> list[Route]:
 
 
 def warm_up(library: Library) -> None:
-    """Open the index and load the query encoder now, so the first query is as fast as the rest."""
+    """Open the index, read its row store and load the query encoder now, so the first query is as fast
+    as the rest."""
     try:
         index = library.index()
+        index.rows  # noqa: B018 - keys and times of every row (~1 s at 1M rows), see cast_pipeline.search.rowstore
         from cast_pipeline.search.onnx_encoder import load_query_encoder
 
         load_query_encoder(index.manifest.model).encode(["warm up"])
