@@ -7,6 +7,8 @@ Run by hand (minutes at 1M segments; needs ~6 GiB RAM and ~5 GiB disk at 1M)::
     .venv/bin/python bench/bench_search.py --segments 20000 --no-postgres
     .venv/bin/python bench/bench_search.py --sample 5000 --queries 100 --phases keyword,semantic,hybrid,service \
         --grid 80/5,120/5   # 1M in ~15 min of machine time: the service's code path, recall, no comparisons
+    .venv/bin/python bench/bench_search.py --workdir /tmp/b1m --keep ...      # keep the corpus and index, then
+    .venv/bin/python bench/bench_search.py --workdir /tmp/b1m --reuse --phases service,baseline   # query again
 
 What it does, and why this way:
 - Corpus: synthetic English phrases (Zipf-distributed words from the MiniLM vocabulary, so term
@@ -409,6 +411,9 @@ def main() -> None:
     parser.add_argument("--ann-min-rows", type=int, default=None, help="override VectorIndexConfig.min_rows")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--reuse", action="store_true", help="query the corpus and index a --keep run left in --workdir (no build)"
+    )
     parser.add_argument("--postgres", default="host=127.0.0.1 port=5432 dbname=test user=postgres")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
@@ -430,19 +435,34 @@ def main() -> None:
         "segments": n, "sample_embedded": min(args.sample, n), "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
     }  # fmt: skip
     try:
-        texts, keys, all_vectors = build_corpus(paths, n, args.sample, seed=42)
-        queries = make_queries(texts, args.queries, np.random.default_rng(7))
-        query_vectors = load_embedder().encode(queries)
-        log("building the index (rebuild_index: rows, full text, vector index, DuckDB snapshot)")
         config = (
             VectorIndexConfig()
             if args.ann_min_rows is None
             else replace(VectorIndexConfig(), min_rows=args.ann_min_rows)
         )
-        began = time.monotonic()
-        update = rebuild_index(paths, vector_config=config)
-        report["index"] = {"seconds": round(time.monotonic() - began, 1), **update.timings, "ann": update.vector_index}
-        log(f"  {report['index']}")
+        if args.reuse:  # same seed, same phrases and queries; the vectors were not kept
+            if not (paths.search_dir / "manifest.json").is_file():
+                parser.error(f"--reuse: no index in {paths.search_dir}; run once with --workdir ... --keep")
+            if "semantic" in phases:
+                parser.error("--reuse cannot measure recall (the corpus vectors are not kept): leave out semantic")
+            log(f"reusing the corpus and index in {workdir}")
+            texts = make_texts(n, np.random.default_rng(42), vocabulary())
+            keys = [
+                episode_key(feed_key(f"https://feed{e % FEEDS}.example/rss"), f"ep-{e}")
+                for e in range(n // PER_EPISODE)
+            ]
+            all_vectors = np.empty((0, 0))
+        else:
+            texts, keys, all_vectors = build_corpus(paths, n, args.sample, seed=42)
+        queries = make_queries(texts, args.queries, np.random.default_rng(7))
+        query_vectors = load_embedder().encode(queries) if "semantic" in phases else np.empty((0, 0))
+        if not args.reuse:
+            log("building the index (rebuild_index: rows, full text, vector index, DuckDB snapshot)")
+            began = time.monotonic()
+            update = rebuild_index(paths, vector_config=config)
+            timings = {"seconds": round(time.monotonic() - began, 1), **update.timings, "ann": update.vector_index}
+            report["index"] = timings
+            log(f"  {report['index']}")
 
         lance_kw: dict[str, Any] = {"ids": []}
         duck: dict[str, Any] = {"ids": []}
@@ -498,7 +518,7 @@ def main() -> None:
             for name in ("episodes", "search")
         }
     finally:
-        if not args.keep:
+        if not args.keep and not args.reuse:
             shutil.rmtree(workdir, ignore_errors=True)
     report["load_avg_end"] = os.getloadavg()
     report["parent_peak_rss_mib"] = peak_rss_mib()
