@@ -39,7 +39,6 @@ from cast_pipeline.search.indexes import VectorIndexConfig
 from cast_pipeline.search.languages import fts_columns
 from cast_pipeline.search.onnx_encoder import load_query_encoder
 from cast_pipeline.search.results import (
-    EPISODE_FIELDS,
     RESULT_COLUMNS,
     Hit,
     episode_row,
@@ -251,7 +250,8 @@ class SearchIndex:
         for field_name in ("title", "description"):
             if len(out) >= k:
                 break  # enough title matches: description matches would not make the list
-            for h in self._fts(self.episodes, field_name, parsed, where, k, EPISODE_FIELDS):
+            for found in self._fts(self.episodes, field_name, parsed, where, k, ["episode_key"]):
+                h = self.rows.episodes.get(found["episode_key"], {}) | found  # fields from memory, not the table
                 if h["episode_key"] not in seen:
                     seen.add(h["episode_key"])
                     out.append(h)

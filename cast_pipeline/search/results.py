@@ -22,7 +22,6 @@ RESULT_COLUMNS = [
     "highlighted", "play_url", "matched_by", "score", "feed_key", "speaker", "segment_index",
     "passage_index",
 ]  # fmt: skip
-EPISODE_FIELDS = ["episode_key", "feed_key", "feed_title", "title", "description", "published", "enclosure_url"]
 
 
 def _snippet(text: str, limit: int = 300) -> str:

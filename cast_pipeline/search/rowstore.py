@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 if TYPE_CHECKING:
     from lancedb.table import Table
 
-EPISODE_COLUMNS = ["episode_key", "feed_key", "feed_title", "title", "published", "enclosure_url"]
+EPISODE_COLUMNS = ["episode_key", "feed_key", "feed_title", "title", "description", "published", "enclosure_url"]
+_SHOWN_WITH_SEGMENTS = [c for c in EPISODE_COLUMNS if c != "description"]
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
@@ -96,9 +97,10 @@ class RowStore:
         out = []
         for i, text in zip(at, texts, strict=True):
             key = self.episode_keys[self.episode[i]]
+            episode = self.episodes.get(key) or {"episode_key": key}
             start, end = float(self.start[i]), float(self.end[i])
             out.append(
-                self.episodes.get(key, dict.fromkeys(EPISODE_COLUMNS, None) | {"episode_key": key}) | {
+                {name: episode.get(name) for name in _SHOWN_WITH_SEGMENTS} | {
                     "segment_index": int(self.segment_index[i]), "passage_index": int(self.passage_index[i]),
                     "start": None if start != start else start, "end": None if end != end else end,
                     "speaker": self.speakers[self.speaker[i]] if self.speaker[i] >= 0 else None, "text": text,
