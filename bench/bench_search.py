@@ -7,6 +7,8 @@ Run by hand (minutes at 1M segments; needs ~6 GiB RAM and ~5 GiB disk at 1M)::
     .venv/bin/python bench/bench_search.py --segments 20000 --no-postgres
     .venv/bin/python bench/bench_search.py --sample 5000 --queries 100 --phases keyword,semantic,hybrid,service \
         --grid 80/5,120/5   # 1M in ~15 min of machine time: the service's code path, recall, no comparisons
+    .venv/bin/python bench/bench_search.py --workdir /tmp/b1m --keep ...      # keep the corpus and index, then
+    .venv/bin/python bench/bench_search.py --workdir /tmp/b1m --reuse --phases service,baseline   # query again
 
 What it does, and why this way:
 - Corpus: synthetic English phrases (Zipf-distributed words from the MiniLM vocabulary, so term
@@ -20,6 +22,8 @@ What it does, and why this way:
   ``/api/search`` over HTTP (ONNX query encoding included): p50/p95 with one client, then with 8
   concurrent clients (and their throughput); ``encode_query_onnx`` vs ``encode_query`` compares the
   ONNX encoder with sentence-transformers in the same process.
+- The ``baseline`` phase times today's search path against the one of ``--baseline-ref`` (default
+  ``main``), query by query in one process, so a busy machine slows both alike (ratios are comparable).
 - Recall@10 of the ANN index is measured against exact brute force (numpy) for a grid of
   ``nprobes`` / ``refine_factor``; keyword results are compared with PostgreSQL ``tsvector`` full-text
   search (OR of the query terms, ``ts_rank``) on the same rows: latency ratio and top-10 overlap.
@@ -59,7 +63,7 @@ PER_EPISODE = 100
 FEEDS = 20
 STOP_TEXT = "the and a to of i you it that in is we so like this for but was on just with they what have"
 STOP = STOP_TEXT.split()
-PHASES = ("keyword", "duckdb", "semantic", "hybrid", "service", "postgres")
+PHASES = ("keyword", "duckdb", "semantic", "hybrid", "service", "baseline", "postgres")
 GRID = [(20, 5), (40, 5), (60, 5), (80, 1), (80, 5), (80, 10), (120, 5)]  # (nprobes, refine_factor)
 
 
@@ -273,6 +277,51 @@ def phase_service(root: str, queries: list[str], clients: int = 8) -> dict[str, 
     return out | {"rss_mib": peak_rss_mib()}
 
 
+def _baseline_module(ref: str) -> Any:
+    """``cast_pipeline.search.query`` (and its query encoder) as of git ``ref``, importable next to today's."""
+    import importlib
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    package = Path(tempfile.mkdtemp(prefix="cast-bench-baseline-")) / "baseline_search"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    for name in ("query", "onnx_encoder"):
+        source = subprocess.run(
+            ["git", "-C", str(repo), "show", f"{ref}:cast_pipeline/search/{name}.py"],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        source = source.replace("cast_pipeline.search.onnx_encoder import", "baseline_search.onnx_encoder import")
+        (package / f"{name}.py").write_text(source, encoding="utf-8")
+    sys.path.insert(0, str(package.parent))
+    return importlib.import_module("baseline_search.query")
+
+
+def phase_baseline(root: str, queries: list[str], ref: str) -> dict[str, Any]:
+    """Today's search path against the one of git ``ref``, query by query in one process (so machine
+    load hits both alike): p50/p95 of each and today's p50 as a share of the baseline's."""
+    from cast_pipeline.search.query import SearchIndex
+
+    paths = DataPaths(Path(root))
+    old = _baseline_module(ref).SearchIndex.open(paths)
+    new = SearchIndex.open(paths)
+    began = time.monotonic()
+    new.rows  # noqa: B018 - loaded once per index version (a service does it at warm-up)
+    out: dict[str, Any] = {"ref": ref, "row_store_load_s": round(time.monotonic() - began, 2)}
+    for mode in ("hybrid", "keyword", "semantic"):
+        old.search(queries[0], mode=mode, limit=10)
+        new.search_rows(queries[0], mode=mode, limit=10)
+        lat: dict[str, list[float]] = {"baseline": [], "today": []}
+        for q in queries:
+            for name, run in (("baseline", old.search), ("today", new.search_rows)):
+                began_q = time.perf_counter()
+                run(q, mode=mode, limit=10)
+                lat[name].append((time.perf_counter() - began_q) * 1000)
+        out[mode] = {name: summary(values) for name, values in lat.items()}
+        out[mode]["p50_ratio"] = round(out[mode]["today"]["p50_ms"] / out[mode]["baseline"]["p50_ms"], 2)
+    return out | {"load_avg": os.getloadavg()}
+
+
 def phase_duckdb(root: str, queries: list[str]) -> dict[str, Any]:
     from cast_pipeline.search.analytics import analytics_path, build_keyword_index, connect, keyword_search
 
@@ -362,11 +411,15 @@ def main() -> None:
     parser.add_argument("--ann-min-rows", type=int, default=None, help="override VectorIndexConfig.min_rows")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--reuse", action="store_true", help="query the corpus and index a --keep run left in --workdir (no build)"
+    )
     parser.add_argument("--postgres", default="host=127.0.0.1 port=5432 dbname=test user=postgres")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
     parser.add_argument("--grid", default=None, help="nprobes/refine_factor pairs to measure, e.g. 80/5,120/5")
+    parser.add_argument("--baseline-ref", default="main", help="git ref whose search path the baseline phase times")
     args = parser.parse_args()
     phases = set(args.phases.split(","))
     if phases - set(PHASES):
@@ -382,19 +435,34 @@ def main() -> None:
         "segments": n, "sample_embedded": min(args.sample, n), "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
     }  # fmt: skip
     try:
-        texts, keys, all_vectors = build_corpus(paths, n, args.sample, seed=42)
-        queries = make_queries(texts, args.queries, np.random.default_rng(7))
-        query_vectors = load_embedder().encode(queries)
-        log("building the index (rebuild_index: rows, full text, vector index, DuckDB snapshot)")
         config = (
             VectorIndexConfig()
             if args.ann_min_rows is None
             else replace(VectorIndexConfig(), min_rows=args.ann_min_rows)
         )
-        began = time.monotonic()
-        update = rebuild_index(paths, vector_config=config)
-        report["index"] = {"seconds": round(time.monotonic() - began, 1), **update.timings, "ann": update.vector_index}
-        log(f"  {report['index']}")
+        if args.reuse:  # same seed, same phrases and queries; the vectors were not kept
+            if not (paths.search_dir / "manifest.json").is_file():
+                parser.error(f"--reuse: no index in {paths.search_dir}; run once with --workdir ... --keep")
+            if "semantic" in phases:
+                parser.error("--reuse cannot measure recall (the corpus vectors are not kept): leave out semantic")
+            log(f"reusing the corpus and index in {workdir}")
+            texts = make_texts(n, np.random.default_rng(42), vocabulary())
+            keys = [
+                episode_key(feed_key(f"https://feed{e % FEEDS}.example/rss"), f"ep-{e}")
+                for e in range(n // PER_EPISODE)
+            ]
+            all_vectors = np.empty((0, 0))
+        else:
+            texts, keys, all_vectors = build_corpus(paths, n, args.sample, seed=42)
+        queries = make_queries(texts, args.queries, np.random.default_rng(7))
+        query_vectors = load_embedder().encode(queries) if "semantic" in phases else np.empty((0, 0))
+        if not args.reuse:
+            log("building the index (rebuild_index: rows, full text, vector index, DuckDB snapshot)")
+            began = time.monotonic()
+            update = rebuild_index(paths, vector_config=config)
+            timings = {"seconds": round(time.monotonic() - began, 1), **update.timings, "ann": update.vector_index}
+            report["index"] = timings
+            log(f"  {report['index']}")
 
         lance_kw: dict[str, Any] = {"ids": []}
         duck: dict[str, Any] = {"ids": []}
@@ -432,6 +500,10 @@ def main() -> None:
             log("service (cast-pipeline serve over HTTP, 1 and 8 clients)")
             report["service"] = run_phase(phase_service, str(paths.root), queries)
             log(f"  {report['service']}")
+        if "baseline" in phases:
+            log(f"baseline: today's search path vs {args.baseline_ref}'s, interleaved in one process")
+            report["baseline"] = run_phase(phase_baseline, str(paths.root), queries, args.baseline_ref)
+            log(f"  {report['baseline']}")
         if not args.no_postgres and "postgres" in phases:
             log("PostgreSQL tsvector")
             pg = postgres(args.postgres, texts, keys, queries)
@@ -446,7 +518,7 @@ def main() -> None:
             for name in ("episodes", "search")
         }
     finally:
-        if not args.keep:
+        if not args.keep and not args.reuse:
             shutil.rmtree(workdir, ignore_errors=True)
     report["load_avg_end"] = os.getloadavg()
     report["parent_peak_rss_mib"] = peak_rss_mib()

@@ -26,15 +26,13 @@ def serve_command(
     import uvicorn
 
     from cast_pipeline.serve import runtime
-    from cast_pipeline.serve.app import ExposureError, build_app
+    from cast_pipeline.serve.app import ExposureError, build_app, check_exposure
     from cast_pipeline.serve.library import Library
 
     settings = load_settings()
     library = Library(DataPaths(settings.data_dir), dagster_ui_url=dagster_url or settings.dagster_ui_url)
     try:
-        app = build_app(
-            library, token=settings.api_token, host=host, on_stop=lambda: runtime.withdraw(settings.data_dir)
-        )
+        check_exposure(host, settings.api_token)
     except ExposureError as exc:
         typer.echo(f"cannot serve: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -50,8 +48,12 @@ def serve_command(
     bound = sock.getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{f'[{shown}]' if ':' in shown else shown}:{bound}"
+    # the runtime file is written at startup, once uvicorn handles SIGTERM, and removed at shutdown
+    app = build_app(
+        library, token=settings.api_token, host=host, on_start=lambda: runtime.announce(settings.data_dir, url),
+        on_stop=lambda: runtime.withdraw(settings.data_dir),
+    )  # fmt: skip
     typer.echo(f"serving {settings.data_dir} at {url}  (reader: {url}/  API: {url}/api  MCP: {url}/mcp)", err=True)
-    runtime.announce(settings.data_dir, url)
     try:
         uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
     finally:

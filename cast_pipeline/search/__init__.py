@@ -9,8 +9,7 @@ from __future__ import annotations
 import threading
 from datetime import date, datetime
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from cast_pipeline.paths import DataPaths
 
@@ -33,7 +32,23 @@ from cast_pipeline.search.errors import (
     SearchError,
 )
 from cast_pipeline.search.index import IndexUpdate, VectorIndexConfig, rebuild_index, remove_episodes, update_index
-from cast_pipeline.search.query import RESULT_COLUMNS, Mode, SearchIndex
+
+if TYPE_CHECKING:  # the query side imports lancedb and pandas (~1 s CPU): loaded on first use, not by
+    # every process that imports this package (Dagster's code server, the embeddings asset, the CLI)
+    import pandas as pd
+
+    from cast_pipeline.search.query import RESULT_COLUMNS, Mode, SearchIndex
+
+_LAZY = {"RESULT_COLUMNS", "Mode", "SearchIndex"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from cast_pipeline.search import query
+
+        return getattr(query, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -84,6 +99,8 @@ def open_index(paths: DataPaths | None = None, *, data_dir: str | Path | None = 
     with _lock:
         cached = _open.get(resolved.root)
         if cached is None or cached[0] != stamp:
+            from cast_pipeline.search.query import SearchIndex
+
             cached = (stamp, SearchIndex.open(resolved))
             _open[resolved.root] = cached
         return cached[1]

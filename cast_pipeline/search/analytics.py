@@ -24,15 +24,18 @@ import importlib.util
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-from lancedb import DBConnection
 
 from cast_pipeline.feeds.catalog import register_view
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import store
 from cast_pipeline.search.errors import ExtensionMissingError, IndexNotBuiltError
 from cast_pipeline.search.languages import LANGUAGES
+
+if TYPE_CHECKING:
+    from lancedb import DBConnection
 
 _SEGMENT_COLUMNS = [
     "episode_key", "segment_index", "passage_index", "feed_key", "feed_title", "title", "published",

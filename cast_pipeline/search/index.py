@@ -23,11 +23,9 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
-from lancedb import DBConnection
-from lancedb.table import Table
 
 from cast_pipeline.feeds.model import Episode
 from cast_pipeline.keys import InvalidKeyError, is_valid_key
@@ -36,6 +34,10 @@ from cast_pipeline.search import rows, store
 from cast_pipeline.search.embeddings import table_model
 from cast_pipeline.search.errors import ModelMismatchError, SearchError
 from cast_pipeline.search.indexes import VectorIndexConfig, ensure_filter_indexes, ensure_fts, ensure_vector_index
+
+if TYPE_CHECKING:  # lancedb costs ~1 s CPU to import: only processes that touch the index pay it
+    from lancedb import DBConnection
+    from lancedb.table import Table
 
 SEGMENT_ROW_KEY = ["episode_key", "segment_index", "passage_index"]  # one row per passage
 _CHUNK = 500  # episodes per merge_insert commit (keeps the delete filter short)

@@ -3,13 +3,18 @@
 Why these choices (measured with bench/bench_search.py on 1,000,000 segments, 2 cores):
 - Below ``VectorIndexConfig.min_rows`` rows an exact (brute-force) vector search is fast enough and has
   recall 1, and a partitioned index trained on few rows is poor: no ANN index.
-- Above it, IVF_SQ (8-bit scalar quantisation in ~sqrt(n) partitions). Recall was limited by how many
-  partitions a query visits, not by quantisation: query-to-phrase similarities are moderate (~0.5 for
-  the 10th neighbour), so neighbours are spread over many partitions. IVF_PQ (48 sub-vectors) needed
-  ``nprobes=80, refine_factor=50`` for recall@10 0.957 and 179 s to train; IVF_SQ reaches 0.97-0.98
-  with ``nprobes=80, refine_factor=5`` (re-ranking 5 x limit candidates on the full vectors) at p50
-  24 ms / p95 32 ms and trains in 12-17 s (``refine_factor=1``: 0.94; ``nprobes=60``: 0.93). Its codes
-  take 1 byte per dimension (384 MB per 1M vectors).
+- Above it, IVF_SQ: 8-bit scalar quantisation (1 byte per dimension, 384 MB per 1M vectors) in
+  partitions of ``target_partition_size`` rows (8192: ~120 partitions at 1M rows; LanceDB's default
+  since it stopped using sqrt(n)). Recall is limited by how many partitions a query visits, not by
+  quantisation: query-to-phrase similarities are moderate (~0.5 for the 10th neighbour), so neighbours
+  are spread over many partitions. Recall@10 against exact search at 1M (100 queries, session 16):
+  ``nprobes=80, refine_factor=5`` 0.966 (the default), ``nprobes=60`` 0.93, ``nprobes=40`` 0.88; the
+  visited share of the index sets the cost (~20-25 ms for 80 of ~120 partitions on 2 busy cores).
+  Tried and rejected at 1M: ~sqrt(n) = 1000 partitions (0.84 at ``nprobes=80``; queries visit far
+  fewer rows but miss more), IVF_RQ (RaBitQ; 1 bit: 0.70-0.77, 4 bits: 0.90 even visiting every
+  partition), IVF_HNSW_SQ in 16 partitions (574 s to build, 0.77 at ``nprobes=8``), ``dot`` instead of
+  ``cosine`` on the normalised vectors (same recall, slower), IVF_PQ (48 sub-vectors: needs
+  ``refine_factor=50`` for 0.957 and 179 s to train).
 - New rows join the trained index on ``optimize()``; once the table has grown ``retrain_growth`` times,
   the partitions no longer fit the data and the index is re-trained.
 - BTREE indexes on ``feed_key`` and ``published`` let the feed and date pre-filters skip rows instead of
@@ -19,13 +24,14 @@ Why these choices (measured with bench/bench_search.py on 1,000,000 segments, 2 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-from lancedb.index import FTS, IvfPq, IvfSq
-from lancedb.table import Table
+from typing import TYPE_CHECKING, Literal
 
 from cast_pipeline.search import store
 from cast_pipeline.search.languages import LANGUAGES, fts_columns
+
+if TYPE_CHECKING:
+    from lancedb.index import IvfPq, IvfSq
+    from lancedb.table import Table
 
 FILTER_COLUMNS = ("feed_key", "published")
 
@@ -38,12 +44,22 @@ class VectorIndexConfig:
     retrain_growth: float = 2.0
     index_type: Literal["IVF_SQ", "IVF_PQ"] = "IVF_SQ"
     num_sub_vectors: int | None = None  # IVF_PQ only; None: dim / 8
+    target_partition_size: int = 8192  # rows per IVF partition (~120 partitions at 1M rows)
     nprobes: int = 80
-    refine_factor: int = 5
+    refine_factor: int = 5  # for 10 results: 50 candidates re-ranked on their full vectors
+
+    def refine_for(self, k: int) -> int:
+        """The refine factor for ``k`` results: at least ``10 * refine_factor`` candidates are re-ranked.
+
+        The top 10 of a ``k=50`` search re-ranking 50 candidates are those of a ``k=10`` search
+        re-ranking 50 (the recall the benchmark measures), without reading 250 full vectors back."""
+        return max(1, -(-10 * self.refine_factor // max(k, 1)))
 
 
 def ensure_fts(table: Table, field_name: str) -> None:
     """A full-text index on every language column that holds text; new rows join existing indexes."""
+    from lancedb.index import FTS
+
     indexed = {c for ix in table.list_indices() for c in ix.columns if ix.index_type == "FTS"}
     for code, column in fts_columns(field_name).items():
         if column in indexed or table.count_rows(f"{column} IS NOT NULL") == 0:
@@ -65,6 +81,8 @@ def ensure_filter_indexes(table: Table) -> None:
 
 def ensure_vector_index(table: Table, manifest: store.Manifest, config: VectorIndexConfig) -> store.Manifest:
     """Train, keep, re-train or drop the ANN index for the table's size; returns the updated manifest."""
+    from lancedb.index import IvfPq, IvfSq
+
     n = table.count_rows()
     has_index = manifest.vector_index_rows > 0
     if n < config.min_rows:
@@ -77,6 +95,6 @@ def ensure_vector_index(table: Table, manifest: store.Manifest, config: VectorIn
         sub_vectors = config.num_sub_vectors or max(1, manifest.dim // 8)
         index: IvfPq | IvfSq = IvfPq(distance_type="cosine", num_sub_vectors=sub_vectors)
     else:
-        index = IvfSq(distance_type="cosine")
+        index = IvfSq(distance_type="cosine", target_partition_size=config.target_partition_size)
     table.create_index("vector", config=index, replace=True)
     return manifest.touched(vector_index_rows=n)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -169,7 +168,13 @@ def load_onnx_encoder(model_name: str, files: ModelFiles, *, cache: Path | None 
         log.info("exporting %s to ONNX for fast query encoding (once): %s", model_name, target)
         export_model(files, target)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+    # One thread, no spin-waiting: a query is a handful of tokens (a second thread saved <1 ms), and the
+    # service runs the encoder next to LanceDB's searches and other requests, whose cores spinning
+    # threads would take (bench/bench_search.py, 8 concurrent clients on 2 cores).
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
     tokenizer = Tokenizer.from_file(str(files.directory / "tokenizer.json"))
@@ -190,9 +195,12 @@ def load_query_encoder(model: str) -> QueryEncoder:
     """
     from cast_pipeline.settings import load_settings
 
+    if (known := _cache.get(model)) is not None:  # a query's path: no model lookup on disk (~1 ms)
+        return known
     name, target = resolve_model(model)
     with _lock:
         if name in _cache:
+            _cache[model] = _cache[name]
             return _cache[name]
         encoder: QueryEncoder | None = None
         files = model_files(Path(target)) if Path(target).is_dir() else None
@@ -206,5 +214,5 @@ def load_query_encoder(model: str) -> QueryEncoder:
                     exc.__class__.__name__,
                     exc,
                 )
-        _cache[name] = encoder or load_embedder(model)
+        _cache[name] = _cache[model] = encoder or load_embedder(model)
         return _cache[name]

@@ -2,9 +2,15 @@
 
 Why the online path is LanceDB only: its full-text and vector indexes sit in one table, take the same
 pre-filter (feed, since date) and answer in milliseconds; DuckDB's BM25 was 13x slower on the benchmark
-corpus (see :mod:`cast_pipeline.search.analytics`). At 1M segments a hybrid query, query embedding
-included, took p50 63 ms / p95 90 ms on 2 cores. Filters are applied inside each search (``prefilter``), never after it,
-so a narrow filter still fills the page.
+corpus (see :mod:`cast_pipeline.search.analytics`). Filters are applied inside each search
+(``prefilter``), never after it, so a narrow filter still fills the page.
+
+Where the time goes at 1M rows (bench/bench_search.py): embedding the query (ONNX, one thread) and the
+vector search run one after the other in the caller's thread while the full-text searches (segments,
+episode titles, descriptions) run in a shared pool. The retrievers return row ids and scores only;
+keys, times and episode fields come from the in-memory :class:`~cast_pipeline.search.rowstore.RowStore`
+and only the page's text is read back, because reading columns of 2 x 50 candidates from LanceDB cost
+more than the searches themselves.
 
 Result rows come in two types: ``episode`` (the query matched an episode's title or description; title
 matches first, users expect them on top) and ``segment`` (a passage of a transcript phrase, see
@@ -14,13 +20,13 @@ matches first, users expect them on top) and ``segment`` (a passage of a transcr
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
 from lancedb.query import BooleanQuery, FullTextQuery, MatchQuery, MultiMatchQuery, Occur, PhraseQuery
 from lancedb.table import Table
 
@@ -32,7 +38,20 @@ from cast_pipeline.search.hybrid import MAX_PER_EPISODE, cap_per_group, overfetc
 from cast_pipeline.search.indexes import VectorIndexConfig
 from cast_pipeline.search.languages import fts_columns
 from cast_pipeline.search.onnx_encoder import load_query_encoder
-from cast_pipeline.search.text import ParsedQuery, contains_phrases, highlight, parse_query, play_url, timestamp
+from cast_pipeline.search.results import (
+    RESULT_COLUMNS,
+    Hit,
+    episode_row,
+    frame,
+    segment_row,
+)
+from cast_pipeline.search.rowstore import RowStore
+from cast_pipeline.search.text import ParsedQuery, contains_phrases, parse_query
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["MODES", "RESULT_COLUMNS", "Mode", "SearchIndex"]
 
 Mode = Literal["hybrid", "keyword", "semantic"]
 MODES: tuple[str, ...] = ("hybrid", "keyword", "semantic")
@@ -40,17 +59,18 @@ MAX_EPISODE_RESULTS = 3
 # Cosine similarity below which a "meaning" match is noise: unrelated phrases score 0.1-0.27 with
 # all-MiniLM-L6-v2, true paraphrases above 0.35 (measured on the test corpus). Other models: pass min_similarity.
 MIN_SIMILARITY = 0.3
-RESULT_COLUMNS = [
-    "result_type", "episode_key", "feed_title", "title", "published", "start", "end", "timestamp", "text",
-    "highlighted", "play_url", "matched_by", "score", "feed_key", "speaker", "segment_index",
-    "passage_index",
-]  # fmt: skip
-_SEGMENT_FIELDS = [
-    "episode_key", "segment_index", "passage_index", "feed_key", "feed_title", "title", "published",
-    "enclosure_url", "start", "end", "speaker", "text",
-]  # fmt: skip
-Hit = dict[str, Any]  # one row from LanceDB plus its "_score"
-_EPISODE_FIELDS = ["episode_key", "feed_key", "feed_title", "title", "description", "published", "enclosure_url"]
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One pool per process for the full-text legs (a pool per query costs thread starts every time)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="search-leg")
+        return _pool
 
 
 def _since_filter(since: date | datetime | str | None, name: str = "since", op: str = ">=") -> str | None:
@@ -109,6 +129,16 @@ class SearchIndex:
     episodes: Table
     vector_config: VectorIndexConfig
     fts: dict[str, list[str]] = field(default_factory=dict)  # field -> language columns that have an index
+    _rows: RowStore | None = field(default=None, repr=False)
+    _rows_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def rows(self) -> RowStore:
+        """Keys and times of every row of this version, loaded at the first search (see :mod:`.rowstore`)."""
+        with self._rows_lock:
+            if self._rows is None:
+                self._rows = RowStore.load(self.segments, self.episodes)
+            return self._rows
 
     def __post_init__(self) -> None:
         for table, names in ((self.segments, ("text",)), (self.episodes, ("title", "description"))):
@@ -126,14 +156,17 @@ class SearchIndex:
     def resolve_feeds(self, feed: str) -> list[str]:
         """Feed keys matching a feed key, title (any case) or URL; ValueError naming known feeds if none."""
         wanted = feed.strip()
-        conditions = [f"feed_key = {_sql_str(wanted)}", f"lower(feed_title) = {_sql_str(wanted.lower())}"]
-        if "/" in wanted:
-            conditions.append(f"feed_key = {_sql_str(feed_key_of_url(wanted))}")
-        found = self.episodes.search().where(" OR ".join(conditions)).select(["feed_key"]).limit(None).to_arrow()
-        keys = sorted(set(found.column("feed_key").to_pylist()))
+        accepted = {wanted, feed_key_of_url(wanted)} if "/" in wanted else {wanted}
+        episodes = self.rows.episodes.values()  # in memory: no table scan per filtered query
+        keys = sorted(
+            {
+                e["feed_key"]
+                for e in episodes
+                if e["feed_key"] in accepted or (e["feed_title"] or "").lower() == wanted.lower()
+            }
+        )
         if not keys:
-            titles = self.episodes.search().select(["feed_title"]).limit(None).to_arrow().column("feed_title")
-            known = ", ".join(sorted(set(map(str, titles.to_pylist())))[:10])
+            known = ", ".join(sorted({str(e["feed_title"]) for e in episodes})[:10])
             raise ValueError(f"no indexed feed matches {feed!r} (by key, title or URL); known feeds: {known}")
         return keys
 
@@ -159,41 +192,66 @@ class SearchIndex:
                 parts.append(sql)
         return " AND ".join(parts) or None
 
-    def _fts(self, table: Table, field_name: str, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
-        fields = _SEGMENT_FIELDS if table is self.segments else _EPISODE_FIELDS
+    def _fts(
+        self, table: Table, field_name: str, parsed: ParsedQuery, where: str | None, k: int, fields: list[str]
+    ) -> list[Hit]:
         hits: list[Hit] = []
+        if parsed.phrases and field_name not in fields:
+            fields = [*fields, field_name]
         for fts_query in _fts_queries(parsed, self.fts[field_name]):
-            q = table.search(fts_query, query_type="fts").select([*fields, "_score"]).limit(k)
+            # fast_search: no flat scan for rows missing from the full-text index (~1.5 ms a query at 1M
+            # rows); the search_index asset indexes every row (optimize) before it writes the manifest.
+            q = table.search(fts_query, query_type="fts").select([*fields, "_score"]).with_row_id(True).limit(k)
+            q = q.fast_search()
             hits += (q.where(where, prefilter=True) if where else q).to_list()
         if parsed.phrases:
             hits = [h for h in hits if contains_phrases(h[field_name], parsed.phrases)]
         hits.sort(key=lambda h: -h["_score"])  # a row sits in one language column only: no duplicates
         return hits[:k]
 
+    def _with_keys(self, hits: list[Hit]) -> list[Hit]:
+        keys = self.rows.keys([h["_rowid"] for h in hits])
+        return [h | key for h, key in zip(hits, keys, strict=True)]
+
     def keyword_segments(self, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
-        """Top ``k`` segments by BM25 over every language's full-text index."""
-        return self._fts(self.segments, "text", parsed, where, k)
+        """Top ``k`` segments by BM25 over every language's full-text index: ``_rowid``, ``_score`` and keys."""
+        return self._with_keys(self._fts(self.segments, "text", parsed, where, k, []))
 
     def semantic_segments(
         self, vector: Sequence[float], parsed: ParsedQuery, where: str | None, k: int, min_similarity: float
     ) -> list[Hit]:
-        """Top ``k`` segments by cosine similarity (exact below the ANN threshold, refined above it)."""
-        q = self.segments.search(list(vector), vector_column_name="vector").distance_type("cosine")
+        """Top ``k`` segments by cosine similarity (exact below the ANN threshold, refined above it):
+        ``_rowid``, ``_score`` and keys."""
+        q = self.segments.search(vector, vector_column_name="vector").distance_type("cosine")
         if self.manifest.vector_index_rows:
-            q = q.nprobes(self.vector_config.nprobes).refine_factor(self.vector_config.refine_factor)
-        q = q.select([*_SEGMENT_FIELDS, "_distance"]).limit(k)
+            q = q.nprobes(self.vector_config.nprobes).refine_factor(self.vector_config.refine_for(k))
+        q = q.select(["text", "_distance"] if parsed.phrases else ["_distance"]).with_row_id(True).limit(k)
         hits = (q.where(where, prefilter=True) if where else q).to_list()
         for h in hits:
             h["_score"] = 1.0 - float(h.pop("_distance"))
         hits = [h for h in hits if h["_score"] >= min_similarity]
-        return [h for h in hits if contains_phrases(h["text"], parsed.phrases)] if parsed.phrases else hits
+        if parsed.phrases:
+            hits = [h for h in hits if contains_phrases(h["text"], parsed.phrases)]
+        return self._with_keys(hits)
+
+    def segment_details(self, row_ids: Sequence[int]) -> dict[int, Hit]:
+        """Every column a result row shows, for row ids of this version (only the text is read from disk)."""
+        if not row_ids:
+            return {}
+        taken = self.segments.take_row_ids(list(row_ids)).select(["text"]).with_row_id().to_arrow()
+        text = dict(zip(taken.column("_rowid").to_pylist(), taken.column("text").to_pylist(), strict=True))
+        ids = list(row_ids)
+        return dict(zip(ids, self.rows.details(ids, [text[i] for i in ids]), strict=True))
 
     def episode_matches(self, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
         """Episodes whose title matches (best first), then those whose description does."""
         seen: set[str] = set()
-        out = []
+        out: list[Hit] = []
         for field_name in ("title", "description"):
-            for h in self._fts(self.episodes, field_name, parsed, where, k):
+            if len(out) >= k:
+                break  # enough title matches: description matches would not make the list
+            for found in self._fts(self.episodes, field_name, parsed, where, k, ["episode_key"]):
+                h = self.rows.episodes.get(found["episode_key"], {}) | found  # fields from memory, not the table
                 if h["episode_key"] not in seen:
                     seen.add(h["episode_key"])
                     out.append(h)
@@ -213,6 +271,30 @@ class SearchIndex:
         include_removed: bool = False,
     ) -> pd.DataFrame:
         """See :func:`cast_pipeline.search.search`."""
+        rows = self.search_rows(
+            query, mode=mode, feed=feed, since=since, limit=limit, until=until, max_per_episode=max_per_episode,
+            min_similarity=min_similarity, include_removed=include_removed,
+        )  # fmt: skip
+        return frame(rows)
+
+    def search_rows(
+        self,
+        query: str,
+        *,
+        mode: Mode = "hybrid",
+        feed: str | None = None,
+        since: date | datetime | str | None = None,
+        limit: int = 10,
+        until: date | datetime | str | None = None,
+        max_per_episode: int = MAX_PER_EPISODE,
+        min_similarity: float = MIN_SIMILARITY,
+        include_removed: bool = False,
+    ) -> list[dict[str, Any]]:
+        """:meth:`search` as a list of dicts with the keys :data:`RESULT_COLUMNS` (what the service sends).
+
+        The full-text legs run in a shared pool while this thread embeds the query and searches the
+        vectors; only the page's rows are then read in full (by row id).
+        """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         parsed = parse_query(query)
@@ -221,71 +303,33 @@ class SearchIndex:
         episodes: list[Hit] = []
         keyword: list[Hit] = []
         meaning: list[Hit] = []
-        with ThreadPoolExecutor(max_workers=2) as pool:  # full-text searches run while the query is embedded
-            if mode != "semantic":
-                episodes_job = pool.submit(self.episode_matches, parsed, where, min(limit, MAX_EPISODE_RESULTS))
+        if mode != "semantic":
+            pool = _executor()
+            episodes_job = pool.submit(self.episode_matches, parsed, where, min(limit, MAX_EPISODE_RESULTS))
+            if mode == "hybrid":
                 keyword_job = pool.submit(self.keyword_segments, parsed, where, k)
-            if mode != "keyword":
+        try:
+            if mode == "keyword":
+                keyword = self.keyword_segments(parsed, where, k)
+            else:
                 vector = load_query_encoder(self.manifest.model).encode([parsed.text])[0]
                 meaning = self.semantic_segments(vector, parsed, where, k, min_similarity)
+        finally:
             if mode != "semantic":
-                episodes, keyword = episodes_job.result(), keyword_job.result()
-        rows = [_episode_row(h, parsed) for h in episodes]
+                episodes = episodes_job.result()
+            if mode == "hybrid":
+                keyword = keyword_job.result()
+        rows = [episode_row(h, parsed) for h in episodes]
         by_key = {_key(h): h for h in [*meaning, *keyword]}
         fused = reciprocal_rank_fusion([("keyword", list(map(_key, keyword))), ("meaning", list(map(_key, meaning)))])
         capped = cap_per_group(fused, lambda f: by_key[f.key]["episode_key"], max_per_episode)
-        for f in capped[: max(0, limit - len(rows))]:
-            hit = by_key[f.key]
-            rows.append(_segment_row(hit, parsed, f.matched_by, f.score if mode == "hybrid" else hit["_score"]))
-        frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-        types = {"segment_index": "Int64", "passage_index": "Int64", "start": "float64", "end": "float64"}
-        return frame.astype(types | {"score": "float64"})
+        page = capped[: max(0, limit - len(rows))]
+        details = self.segment_details([by_key[f.key]["_rowid"] for f in page])
+        for f in page:
+            hit = by_key[f.key] | details[by_key[f.key]["_rowid"]]
+            rows.append(segment_row(hit, parsed, f.matched_by, f.score if mode == "hybrid" else hit["_score"]))
+        return rows
 
 
 def _key(hit: Hit) -> tuple[str, int, int]:
     return hit["episode_key"], hit["segment_index"], hit["passage_index"]
-
-
-def _published(value: datetime | None) -> pd.Timestamp | None:
-    return None if value is None else pd.Timestamp(value)
-
-
-def _snippet(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
-
-
-def _common(hit: Hit) -> dict[str, Any]:
-    keep = ("episode_key", "feed_title", "title", "feed_key")
-    return {name: hit[name] for name in keep} | {"published": _published(hit["published"])}
-
-
-def _episode_row(hit: Hit, parsed: ParsedQuery) -> dict[str, Any]:
-    snippet = _snippet(hit["description"] or "")
-    marked = highlight(hit["title"], parsed.terms, parsed.phrases)
-    if snippet:
-        marked += " — " + highlight(snippet, parsed.terms, parsed.phrases)
-    return _common(hit) | {
-        "result_type": "episode",
-        "text": snippet or hit["title"],
-        "highlighted": marked,
-        "play_url": play_url(hit["enclosure_url"]),
-        "matched_by": "keyword",
-        "score": float(hit["_score"]),
-    }
-
-
-def _segment_row(hit: Hit, parsed: ParsedQuery, matched_by: str, score: float) -> dict[str, Any]:
-    return _common(hit) | {
-        "result_type": "segment",
-        "start": hit["start"],
-        "end": hit["end"],
-        "timestamp": timestamp(hit["start"]),
-        "text": hit["text"],
-        "highlighted": highlight(hit["text"], parsed.terms, parsed.phrases),
-        "play_url": play_url(hit["enclosure_url"], hit["start"]),
-        "matched_by": matched_by,
-        "score": float(score),
-        "speaker": hit["speaker"],
-        "segment_index": hit["segment_index"],
-        "passage_index": hit["passage_index"],
-    }

@@ -21,13 +21,16 @@ import shutil
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lancedb
 import pyarrow as pa
 
 from cast_pipeline.paths import DataPaths, write_text_atomic
 from cast_pipeline.search.errors import IndexDamagedError, IndexNotBuiltError
 from cast_pipeline.search.languages import fts_columns
+
+if TYPE_CHECKING:  # lancedb costs ~1 s CPU to import: imported when a database is opened
+    import lancedb
 
 MANIFEST = "manifest.json"
 SEGMENTS = "segments"
@@ -92,6 +95,8 @@ def new_generation() -> str:
 
 
 def connect(paths: DataPaths, generation: str) -> lancedb.DBConnection:
+    import lancedb
+
     return lancedb.connect(str(paths.search_dir / generation))
 
 

@@ -166,9 +166,11 @@ def api_routes(library: Library) -> list[Route]:
 
 
 def warm_up(library: Library) -> None:
-    """Open the index and load the query encoder now, so the first query is as fast as the rest."""
+    """Open the index, read its row store and load the query encoder now, so the first query is as fast
+    as the rest."""
     try:
         index = library.index()
+        index.rows  # noqa: B018 - keys and times of every row (~1 s at 1M rows), see cast_pipeline.search.rowstore
         from cast_pipeline.search.onnx_encoder import load_query_encoder
 
         load_query_encoder(index.manifest.model).encode(["warm up"])
@@ -182,12 +184,14 @@ def build_app(
     token: str = "",
     host: str = "127.0.0.1",
     warm: bool = True,
+    on_start: Callable[[], None] | None = None,
     on_stop: Callable[[], None] | None = None,
 ) -> Starlette:
     """The service for ``library``; ``host`` is where it listens (MCP's DNS-rebinding guard depends on it).
 
-    ``on_stop`` runs at shutdown, inside the server (uvicorn re-raises SIGTERM after it, which would
-    skip a caller's ``finally``)."""
+    ``on_start`` runs at startup, once uvicorn handles SIGTERM/SIGINT itself (so a signal from then on
+    always reaches ``on_stop``); ``on_stop`` runs at shutdown, inside the server (uvicorn re-raises
+    SIGTERM after it, which would skip a caller's ``finally``)."""
     from mcp.server.transport_security import TransportSecuritySettings
 
     from cast_pipeline.serve.mcp_tools import build_mcp
@@ -203,6 +207,8 @@ def build_app(
         if warm:
             threading.Thread(target=warm_up, args=(library,), name="warm-up", daemon=True).start()
         try:
+            if on_start is not None:
+                on_start()
             async with mcp.session_manager.run():
                 yield
         finally:

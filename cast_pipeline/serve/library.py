@@ -307,7 +307,7 @@ class Library:
         index = self.index()
         removed = str(include_removed or "").lower() in ("1", "true", "yes")
         try:
-            frame = index.search(
+            rows = index.search_rows(
                 query, mode=mode, feed=feed or None, since=since, until=until, limit=offset_n + limit_n,
                 include_removed=removed,
             )  # fmt: skip
@@ -318,9 +318,9 @@ class Library:
                 f"search failed on the index under {self.paths.search_dir} ({exc.__class__.__name__}: {exc}); "
                 "materialise the search_index asset to rebuild it"
             ) from None
-        from cast_pipeline.cli.search import records
+        from cast_pipeline.search.results import plain
 
-        page = records(frame)[offset_n:]
+        page = [plain(row) for row in rows[offset_n:]]
         return {
             "query": query, "mode": mode, "limit": limit_n, "offset": offset_n,
             "generation": index.manifest.generation, "results": page,

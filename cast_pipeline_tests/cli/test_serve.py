@@ -102,10 +102,8 @@ def test_a_stopped_service_removes_its_runtime_file(archive_copy: DataPaths) -> 
         while not runtime_path(archive_copy.root).exists():
             assert server.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
-        # Stop it once it serves: the file is announced just before uvicorn installs its signal handlers,
-        # and a SIGTERM in between (a loaded machine makes that gap seconds long) kills it the default way.
-        url = json.loads(runtime_path(archive_copy.root).read_text())["url"]
-        assert httpx.get(f"{url}/api/health", timeout=60).status_code == 200
+        # Stopped the moment the file appears: it is written only once uvicorn handles SIGTERM itself,
+        # so even this earliest signal reaches the shutdown that removes it.
     finally:
         server.send_signal(signal.SIGTERM)  # what systemd sends
         server.wait(timeout=60)
