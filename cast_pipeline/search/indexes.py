@@ -30,7 +30,7 @@ from cast_pipeline.search import store
 from cast_pipeline.search.languages import LANGUAGES, fts_columns
 
 if TYPE_CHECKING:
-    from lancedb.index import IvfPq, IvfSq
+    from lancedb.index import HnswSq, IvfPq, IvfSq
     from lancedb.table import Table
 
 FILTER_COLUMNS = ("feed_key", "published")
@@ -42,11 +42,19 @@ class VectorIndexConfig:
 
     min_rows: int = 100_000
     retrain_growth: float = 2.0
-    index_type: Literal["IVF_SQ", "IVF_PQ"] = "IVF_SQ"
+    index_type: Literal["IVF_SQ", "IVF_PQ", "IVF_HNSW_SQ"] = "IVF_SQ"
     num_sub_vectors: int | None = None  # IVF_PQ only; None: dim / 8
     target_partition_size: int = 8192  # rows per IVF partition (~120 partitions at 1M rows)
     nprobes: int = 80
     refine_factor: int = 5  # for 10 results: 50 candidates re-ranked on their full vectors
+    hnsw_partitions: int = 2  # IVF_HNSW_SQ only: one graph per partition, every partition searched
+    hnsw_m: int = 16  # IVF_HNSW_SQ only: graph neighbours per vector
+    hnsw_ef_construction: int = 150  # IVF_HNSW_SQ only: candidates per insertion while building
+    ef: int = 80  # IVF_HNSW_SQ only: candidates a query keeps while walking each graph
+
+    def query_nprobes(self, hnsw: bool) -> int:
+        """Partitions a query visits: all of them for a graph index (few, each a graph), else ``nprobes``."""
+        return max(self.hnsw_partitions, 4) if hnsw else self.nprobes
 
     def refine_for(self, k: int) -> int:
         """The refine factor for ``k`` results: at least ``10 * refine_factor`` candidates are re-ranked.
@@ -81,7 +89,7 @@ def ensure_filter_indexes(table: Table) -> None:
 
 def ensure_vector_index(table: Table, manifest: store.Manifest, config: VectorIndexConfig) -> store.Manifest:
     """Train, keep, re-train or drop the ANN index for the table's size; returns the updated manifest."""
-    from lancedb.index import IvfPq, IvfSq
+    from lancedb.index import HnswSq, IvfPq, IvfSq
 
     n = table.count_rows()
     has_index = manifest.vector_index_rows > 0
@@ -93,7 +101,12 @@ def ensure_vector_index(table: Table, manifest: store.Manifest, config: VectorIn
         return manifest  # new rows join the trained index in optimize()
     if config.index_type == "IVF_PQ":
         sub_vectors = config.num_sub_vectors or max(1, manifest.dim // 8)
-        index: IvfPq | IvfSq = IvfPq(distance_type="cosine", num_sub_vectors=sub_vectors)
+        index: IvfPq | IvfSq | HnswSq = IvfPq(distance_type="cosine", num_sub_vectors=sub_vectors)
+    elif config.index_type == "IVF_HNSW_SQ":
+        index = HnswSq(
+            distance_type="cosine", num_partitions=config.hnsw_partitions, m=config.hnsw_m,
+            ef_construction=config.hnsw_ef_construction,
+        )  # fmt: skip
     else:
         index = IvfSq(distance_type="cosine", target_partition_size=config.target_partition_size)
     table.create_index("vector", config=index, replace=True)
