@@ -15,6 +15,13 @@ Why these choices (measured with bench/bench_search.py on 1,000,000 segments, 2 
   partition), IVF_HNSW_SQ in 16 partitions (574 s to build, 0.77 at ``nprobes=8``), ``dot`` instead of
   ``cosine`` on the normalised vectors (same recall, slower), IVF_PQ (48 sub-vectors: needs
   ``refine_factor=50`` for 0.957 and 179 s to train).
+- IVF_HNSW_SQ with every partition searched (``index_type="IVF_HNSW_SQ"``, 2 partitions, ``m=16``,
+  ``ef_construction=150``; 698 s to build at 1M on 2 busy cores) needs a wide graph walk on the benchmark
+  corpus: recall@10 0.78 at ``ef=160`` (7 ms), 0.95 at ``ef=1000`` + ``refine_factor=2`` (12 ms), 0.966 at
+  ``ef=1500`` + 2 (17 ms, against 26-30 ms for the IVF_SQ default in the same process at the same recall).
+  Part of that is the corpus: its 1M vectors are noisy copies of 20,000 real embeddings (~50 near-duplicates
+  each), which fill a graph node's neighbour list with its own copies; real transcripts have no such
+  clusters. Not the default: ~10x the build time for ~0.6x the query time, short of the 12 ms goal.
 - New rows join the trained index on ``optimize()``; once the table has grown ``retrain_growth`` times,
   the partitions no longer fit the data and the index is re-trained.
 - BTREE indexes on ``feed_key`` and ``published`` let the feed and date pre-filters skip rows instead of
