@@ -17,11 +17,12 @@ Why these choices (measured with bench/bench_search.py on 1,000,000 segments, 2 
   ``refine_factor=50`` for 0.957 and 179 s to train).
 - IVF_HNSW_SQ with every partition searched (``index_type="IVF_HNSW_SQ"``, 2 partitions, ``m=16``,
   ``ef_construction=150``; 698 s to build at 1M on 2 busy cores) needs a wide graph walk on the benchmark
-  corpus: recall@10 0.78 at ``ef=160`` (7 ms), 0.95 at ``ef=1000`` + ``refine_factor=2`` (12 ms), 0.966 at
+  corpus: recall@10 0.78 at ``ef=160`` (7 ms), 0.946 at ``ef=1000`` + ``refine_factor=2`` (12 ms), 0.966 at
   ``ef=1500`` + 2 (17 ms, against 26-30 ms for the IVF_SQ default in the same process at the same recall).
   Part of that is the corpus: its 1M vectors are noisy copies of 20,000 real embeddings (~50 near-duplicates
   each), which fill a graph node's neighbour list with its own copies; real transcripts have no such
-  clusters. Not the default: ~10x the build time for ~0.6x the query time, short of the 12 ms goal.
+  clusters. Not the default: its graph alone takes ~5x the ~150 s of a whole 1M rebuild with IVF_SQ, for
+  ~0.6x the query time, short of the 12 ms goal.
 - New rows join the trained index on ``optimize()``; once the table has grown ``retrain_growth`` times,
   the partitions no longer fit the data and the index is re-trained.
 - BTREE indexes on ``feed_key`` and ``published`` let the feed and date pre-filters skip rows instead of
