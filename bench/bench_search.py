@@ -15,13 +15,16 @@ What it does, and why this way:
   frequencies look like language), 100 phrases per episode, 20 feeds. The first ``--sample`` phrases get
   real vectors from the bundled model; every other row reuses one of them plus Gaussian noise (cosine
   ~0.93 to its source), which keeps the clustered shape of real embeddings without hours of encoding.
+  Caveats: the phrases are random words, so their embeddings have no topics (less clustered than real
+  speech), while each embedded phrase has ~50 near-duplicate copies (more than real speech); the exact
+  top 10 are often near-ties among copies, and copies crowd a graph index's neighbour lists (HNSW).
 - The index is built with the pipeline's own code (per-episode ``embeddings.parquet`` + ``episode.json``,
   then :func:`cast_pipeline.search.rebuild_index`), so its timings are the pipeline's timings.
 - Each query phase runs in a fresh process, so its peak RSS is the memory that mode needs.
 - The ``service`` phase runs ``cast-pipeline serve``'s app under uvicorn in its own process and queries
-  ``/api/search`` over HTTP (ONNX query encoding included): p50/p95 with one client, then with 8
-  concurrent clients (and their throughput); ``encode_query_onnx`` vs ``encode_query`` compares the
-  ONNX encoder with sentence-transformers in the same process.
+  ``/api/search`` over HTTP (ONNX query encoding included) in hybrid, keyword and semantic mode: p50/p95
+  with one client, then with 8 concurrent clients (and their throughput); ``encode_query_onnx`` vs
+  ``encode_query`` compares the ONNX encoder with sentence-transformers in the same process.
 - The ``baseline`` phase times today's search path against the one of ``--baseline-ref`` (default
   ``main``), query by query in one process, so a busy machine slows both alike (ratios are comparable).
 - Recall@10 of the ANN index is measured against exact brute force (numpy) for a grid of
@@ -265,7 +268,7 @@ def phase_service(root: str, queries: list[str], clients: int = 8) -> dict[str, 
         return one
 
     out: dict[str, Any] = {}
-    for mode in ("hybrid", "keyword"):
+    for mode in ("hybrid", "keyword", "semantic"):
         ask(mode)(queries[0])
         out[mode] = summary([ask(mode)(q) for q in queries])
         with ThreadPoolExecutor(clients) as pool:

@@ -15,6 +15,14 @@ Why these choices (measured with bench/bench_search.py on 1,000,000 segments, 2 
   partition), IVF_HNSW_SQ in 16 partitions (574 s to build, 0.77 at ``nprobes=8``), ``dot`` instead of
   ``cosine`` on the normalised vectors (same recall, slower), IVF_PQ (48 sub-vectors: needs
   ``refine_factor=50`` for 0.957 and 179 s to train).
+- IVF_HNSW_SQ with every partition searched (``index_type="IVF_HNSW_SQ"``, 2 partitions, ``m=16``,
+  ``ef_construction=150``; 698 s to build at 1M on 2 busy cores) needs a wide graph walk on the benchmark
+  corpus: recall@10 0.78 at ``ef=160`` (7 ms), 0.946 at ``ef=1000`` + ``refine_factor=2`` (12 ms), 0.966 at
+  ``ef=1500`` + 2 (17 ms, against 26-30 ms for the IVF_SQ default in the same process at the same recall).
+  Part of that is the corpus: its 1M vectors are noisy copies of 20,000 real embeddings (~50 near-duplicates
+  each), which fill a graph node's neighbour list with its own copies; real transcripts have no such
+  clusters. Not the default: its graph alone takes ~5x the ~150 s of a whole 1M rebuild with IVF_SQ, for
+  ~0.6x the query time, short of the 12 ms goal.
 - New rows join the trained index on ``optimize()``; once the table has grown ``retrain_growth`` times,
   the partitions no longer fit the data and the index is re-trained.
 - BTREE indexes on ``feed_key`` and ``published`` let the feed and date pre-filters skip rows instead of
@@ -30,7 +38,7 @@ from cast_pipeline.search import store
 from cast_pipeline.search.languages import LANGUAGES, fts_columns
 
 if TYPE_CHECKING:
-    from lancedb.index import IvfPq, IvfSq
+    from lancedb.index import HnswSq, IvfPq, IvfSq
     from lancedb.table import Table
 
 FILTER_COLUMNS = ("feed_key", "published")
@@ -42,11 +50,19 @@ class VectorIndexConfig:
 
     min_rows: int = 100_000
     retrain_growth: float = 2.0
-    index_type: Literal["IVF_SQ", "IVF_PQ"] = "IVF_SQ"
+    index_type: Literal["IVF_SQ", "IVF_PQ", "IVF_HNSW_SQ"] = "IVF_SQ"
     num_sub_vectors: int | None = None  # IVF_PQ only; None: dim / 8
     target_partition_size: int = 8192  # rows per IVF partition (~120 partitions at 1M rows)
     nprobes: int = 80
     refine_factor: int = 5  # for 10 results: 50 candidates re-ranked on their full vectors
+    hnsw_partitions: int = 2  # IVF_HNSW_SQ only: one graph per partition, every partition searched
+    hnsw_m: int = 16  # IVF_HNSW_SQ only: graph neighbours per vector
+    hnsw_ef_construction: int = 150  # IVF_HNSW_SQ only: candidates per insertion while building
+    ef: int = 80  # IVF_HNSW_SQ only: candidates a query keeps while walking each graph
+
+    def query_nprobes(self, hnsw: bool) -> int:
+        """Partitions a query visits: all of them for a graph index (few, each a graph), else ``nprobes``."""
+        return max(self.hnsw_partitions, 4) if hnsw else self.nprobes
 
     def refine_for(self, k: int) -> int:
         """The refine factor for ``k`` results: at least ``10 * refine_factor`` candidates are re-ranked.
@@ -81,7 +97,7 @@ def ensure_filter_indexes(table: Table) -> None:
 
 def ensure_vector_index(table: Table, manifest: store.Manifest, config: VectorIndexConfig) -> store.Manifest:
     """Train, keep, re-train or drop the ANN index for the table's size; returns the updated manifest."""
-    from lancedb.index import IvfPq, IvfSq
+    from lancedb.index import HnswSq, IvfPq, IvfSq
 
     n = table.count_rows()
     has_index = manifest.vector_index_rows > 0
@@ -93,7 +109,12 @@ def ensure_vector_index(table: Table, manifest: store.Manifest, config: VectorIn
         return manifest  # new rows join the trained index in optimize()
     if config.index_type == "IVF_PQ":
         sub_vectors = config.num_sub_vectors or max(1, manifest.dim // 8)
-        index: IvfPq | IvfSq = IvfPq(distance_type="cosine", num_sub_vectors=sub_vectors)
+        index: IvfPq | IvfSq | HnswSq = IvfPq(distance_type="cosine", num_sub_vectors=sub_vectors)
+    elif config.index_type == "IVF_HNSW_SQ":
+        index = HnswSq(
+            distance_type="cosine", num_partitions=config.hnsw_partitions, m=config.hnsw_m,
+            ef_construction=config.hnsw_ef_construction,
+        )  # fmt: skip
     else:
         index = IvfSq(distance_type="cosine", target_partition_size=config.target_partition_size)
     table.create_index("vector", config=index, replace=True)

@@ -129,6 +129,7 @@ class SearchIndex:
     episodes: Table
     vector_config: VectorIndexConfig
     fts: dict[str, list[str]] = field(default_factory=dict)  # field -> language columns that have an index
+    hnsw: bool = False  # the vector index is a graph (IVF_HNSW_SQ): queried with ``ef``, every partition
     _rows: RowStore | None = field(default=None, repr=False)
     _rows_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -141,6 +142,8 @@ class SearchIndex:
             return self._rows
 
     def __post_init__(self) -> None:
+        vector_types = [ix.index_type for ix in self.segments.list_indices() if ix.columns == ["vector"]]
+        self.hnsw = any("hnsw" in t.lower() for t in vector_types)  # what is on disk, not what config says
         for table, names in ((self.segments, ("text",)), (self.episodes, ("title", "description"))):
             indexed = {c for ix in table.list_indices() for c in ix.columns if ix.index_type == "FTS"}
             for name in names:
@@ -224,7 +227,11 @@ class SearchIndex:
         ``_rowid``, ``_score`` and keys."""
         q = self.segments.search(vector, vector_column_name="vector").distance_type("cosine")
         if self.manifest.vector_index_rows:
-            q = q.nprobes(self.vector_config.nprobes).refine_factor(self.vector_config.refine_for(k))
+            config = self.vector_config
+            refine = config.refine_for(k)
+            q = q.nprobes(config.query_nprobes(self.hnsw)).refine_factor(refine)
+            if self.hnsw:
+                q = q.ef(max(config.ef, k * refine))  # the graph walk must keep every candidate it returns
         q = q.select(["text", "_distance"] if parsed.phrases else ["_distance"]).with_row_id(True).limit(k)
         hits = (q.where(where, prefilter=True) if where else q).to_list()
         for h in hits:

@@ -210,7 +210,9 @@ def _synthetic(
     return tables
 
 
-@pytest.mark.parametrize(("index_type", "shown_as"), [("IVF_SQ", "IvfSq"), ("IVF_PQ", "IvfPq")])
+@pytest.mark.parametrize(
+    ("index_type", "shown_as"), [("IVF_SQ", "IvfSq"), ("IVF_PQ", "IvfPq"), ("IVF_HNSW_SQ", "IvfHnswSq")]
+)
 def test_an_ann_index_is_trained_only_above_the_threshold(paths: DataPaths, index_type: str, shown_as: str) -> None:
     config = VectorIndexConfig(min_rows=1000, index_type=index_type, refine_factor=10)  # type: ignore[arg-type]
     tables = _synthetic(paths, n_episodes=4, per_episode=200, config=config)
