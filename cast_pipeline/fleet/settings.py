@@ -37,6 +37,8 @@ CONCURRENCY_ENV = "CAST_WORKER_CONCURRENCY"
 LOST_AFTER_ENV = "CAST_CELERY_WORKER_LOST_SECONDS"
 WORKER_NAME_ENV = "CAST_WORKER_NAME"
 WORKER_QUEUE_ENV = "CAST_WORKER_QUEUE"
+NEW_AUDIO_QUEUE_ENV = "CAST_FLEET_NEW_AUDIO_QUEUE"
+DEFAULT_NEW_AUDIO_QUEUE = "speech-cuda"
 
 DEFAULT_VISIBILITY_TIMEOUT = 4 * 3600  # seconds; longer than the longest step (25 long episodes on a GPU)
 DEFAULT_LOST_AFTER = 120  # seconds without an answer from a busy worker before its step is resubmitted
@@ -73,6 +75,20 @@ def queue(name: str) -> Queue:
         return QUEUES[name]
     except KeyError:
         raise ValueError(f"unknown fleet queue {name!r}; use one of {', '.join(QUEUES)}") from None
+
+
+def new_audio_queue(env: dict[str, str] | None = None) -> Queue:
+    """CAST_FLEET_NEW_AUDIO_QUEUE: the queue whose ``audio_ready_<prefix>`` sensor is on by default.
+
+    Why a setting: new audio goes to exactly one queue. A fleet without GPU boxes that kept the
+    ``speech-cuda`` default would fill every run slot with runs waiting for a worker that does not exist.
+    Read when the location loads; only a sensor's default status, so a toggle in the UI still wins.
+    """
+    raw = ((os.environ if env is None else env).get(NEW_AUDIO_QUEUE_ENV) or "").strip() or DEFAULT_NEW_AUDIO_QUEUE
+    try:
+        return queue(raw)
+    except ValueError as error:
+        raise ValueError(f"{NEW_AUDIO_QUEUE_ENV}: {error}") from None
 
 
 def pool_name(q: Queue) -> str:

@@ -22,8 +22,9 @@ The speech model of a queue is what its workers' CAST_SPEECH_* say (``cast-pipel
 queue's hardware defaults); it is part of the asset's code version, so every worker of a queue, and
 this location's host, should set the same CAST_SPEECH_MODEL.
 
-Sensors ``audio_ready_gpu`` (on by default), ``audio_ready_mac`` and ``audio_ready_cpu`` (off): the
-queue that picks up new audio; switch on exactly one.
+Sensors ``audio_ready_gpu``, ``audio_ready_mac`` and ``audio_ready_cpu``: the queue that picks up new
+audio. The one of CAST_FLEET_NEW_AUDIO_QUEUE (speech-cuda by default) is on by default, the others off;
+keep exactly one on.
 """
 
 from __future__ import annotations
@@ -36,11 +37,11 @@ from cast_pipeline.defs.speech.automation import build_audio_ready_sensor, build
 from cast_pipeline.defs.speech.resources import SpeechModel
 from cast_pipeline.defs.storage.resources import CastResource
 from cast_pipeline.fleet.executor import fleet_executor
-from cast_pipeline.fleet.settings import QUEUE_TAG, QUEUES, Queue, pool_name
+from cast_pipeline.fleet.settings import QUEUE_TAG, QUEUES, Queue, new_audio_queue, pool_name
 from cast_pipeline.locations.common import location_speech_model
 
 LOCATION_NAME = "fleet"
-PICKS_UP_NEW_AUDIO = "speech-cuda"
+PICKS_UP_NEW_AUDIO = new_audio_queue().name  # CAST_FLEET_NEW_AUDIO_QUEUE, speech-cuda by default
 
 
 def transcribe_job_name(q: Queue) -> str:

@@ -11,6 +11,7 @@ import re
 import shlex
 from typing import Any
 
+from cast_pipeline.fleet import settings as fleet
 from cast_pipeline.settings import SETTINGS
 from cast_pipeline.speech.backends import BACKENDS
 from cast_pipeline_tests.deploy.deploykit import (
@@ -40,9 +41,9 @@ DEPLOY_ONLY_VARS = {
 }  # fmt: skip
 # The fleet's settings (deploy/fleet/), read by `cast-pipeline worker` and the fleet location; listed
 # here too so this file does not depend on where the package declares them.
-FLEET_VARS = {
-    "CAST_CELERY_BROKER_URL", "CAST_CELERY_BACKEND_URL", "CAST_CELERY_VISIBILITY_TIMEOUT",
-    "CAST_CELERY_WORKER_LOST_SECONDS", "CAST_WORKER_CONCURRENCY",
+FLEET_VARS = {  # cast_pipeline.fleet.settings reads these itself, not through SETTINGS
+    fleet.BROKER_ENV, fleet.BACKEND_ENV, fleet.VISIBILITY_ENV, fleet.LOST_AFTER_ENV, fleet.CONCURRENCY_ENV,
+    fleet.NEW_AUDIO_QUEUE_ENV,
 }  # fmt: skip
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import dagster as dg
 import pytest
@@ -18,6 +20,7 @@ from cast_pipeline.fleet.settings import (
     TASK_NAME,
     celery_config,
     load_fleet_settings,
+    new_audio_queue,
     queue,
     redact,
     worker_identity,
@@ -194,3 +197,21 @@ def test_a_larger_fleet_can_cut_backfills_into_smaller_runs() -> None:
     for bad, why in (("0", "at least one episode"), ("many", "not a whole number")):
         with pytest.raises(ValueError, match=f"CAST_EPISODES_PER_RUN.*{why}"):
             episodes_per_run({"CAST_EPISODES_PER_RUN": bad})
+
+
+def test_the_queue_that_picks_up_new_audio_is_a_setting_and_a_typo_names_it() -> None:
+    assert new_audio_queue({}).name == "speech-cuda"  # GPU boxes, as before
+    assert new_audio_queue({"CAST_FLEET_NEW_AUDIO_QUEUE": " speech-cpu "}).prefix == "cpu"
+    with pytest.raises(ValueError, match="CAST_FLEET_NEW_AUDIO_QUEUE: unknown fleet queue 'speech-gpu'"):
+        new_audio_queue({"CAST_FLEET_NEW_AUDIO_QUEUE": "speech-gpu"})
+
+
+def test_the_fleet_location_turns_on_only_the_new_audio_sensor_of_that_queue() -> None:
+    """A CPU-only fleet must not send new audio to speech-cuda, where no worker would ever take it."""
+    code = (
+        "import cast_pipeline.locations.fleet as f; "
+        "print(sorted(s.name for s in f.SENSORS if s.default_status.value == 'RUNNING'))"
+    )
+    env = {**os.environ, "CAST_FLEET_NEW_AUDIO_QUEUE": "speech-cpu"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['audio_ready_cpu']"
