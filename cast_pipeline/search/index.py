@@ -33,7 +33,13 @@ from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import rows, store
 from cast_pipeline.search.embeddings import table_model
 from cast_pipeline.search.errors import ModelMismatchError, SearchError
-from cast_pipeline.search.indexes import VectorIndexConfig, ensure_filter_indexes, ensure_fts, ensure_vector_index
+from cast_pipeline.search.indexes import (
+    VectorIndexConfig,
+    drop_replaced_vector_index,
+    ensure_filter_indexes,
+    ensure_fts,
+    ensure_vector_index,
+)
 
 if TYPE_CHECKING:  # lancedb costs ~1 s CPU to import: only processes that touch the index pay it
     from lancedb import DBConnection
@@ -109,11 +115,12 @@ def _finish(
     lap("fts_index")
     ensure_filter_indexes(segments)
     lap("filter_index")
-    manifest = ensure_vector_index(segments, manifest, config)
-    lap("vector_index")
-    for table in (segments, episodes):
+    drop_replaced_vector_index(segments, manifest, config)
+    for table in (segments, episodes):  # compaction first: see ensure_vector_index
         table.optimize(cleanup_older_than=_KEEP_VERSIONS)
     lap("optimize")
+    manifest = ensure_vector_index(segments, manifest, config)
+    lap("vector_index")
     if analytics:
         from cast_pipeline.search.analytics import export_analytics
 

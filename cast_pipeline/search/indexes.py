@@ -3,7 +3,7 @@
 Why these choices (measured with bench/bench_search.py on 1,000,000 segments, 2 cores):
 - Below ``VectorIndexConfig.min_rows`` rows an exact (brute-force) vector search is fast enough and has
   recall 1, and a partitioned index trained on few rows is poor: no ANN index.
-- Above it, IVF_SQ: 8-bit scalar quantisation (1 byte per dimension, 384 MB per 1M vectors) in
+- From there up to ``hnsw_min_rows``, IVF_SQ: 8-bit scalar quantisation (1 byte per dimension, 384 MB per 1M vectors) in
   partitions of ``target_partition_size`` rows (8192: ~120 partitions at 1M rows; LanceDB's default
   since it stopped using sqrt(n)). Recall is limited by how many partitions a query visits, not by
   quantisation: query-to-phrase similarities are moderate (~0.5 for the 10th neighbour), so neighbours
@@ -15,14 +15,19 @@ Why these choices (measured with bench/bench_search.py on 1,000,000 segments, 2 
   partition), IVF_HNSW_SQ in 16 partitions (574 s to build, 0.77 at ``nprobes=8``), ``dot`` instead of
   ``cosine`` on the normalised vectors (same recall, slower), IVF_PQ (48 sub-vectors: needs
   ``refine_factor=50`` for 0.957 and 179 s to train).
-- IVF_HNSW_SQ with every partition searched (``index_type="IVF_HNSW_SQ"``, 2 partitions, ``m=16``,
-  ``ef_construction=150``; 698 s to build at 1M on 2 busy cores) needs a wide graph walk on the benchmark
-  corpus: recall@10 0.78 at ``ef=160`` (7 ms), 0.946 at ``ef=1000`` + ``refine_factor=2`` (12 ms), 0.966 at
-  ``ef=1500`` + 2 (17 ms, against 26-30 ms for the IVF_SQ default in the same process at the same recall).
-  Part of that is the corpus: its 1M vectors are noisy copies of 20,000 real embeddings (~50 near-duplicates
-  each), which fill a graph node's neighbour list with its own copies; real transcripts have no such
-  clusters. Not the default: its graph alone takes ~5x the ~150 s of a whole 1M rebuild with IVF_SQ, for
-  ~0.6x the query time, short of the 12 ms goal.
+- From ``hnsw_min_rows`` rows (500,000) the default (``index_type="auto"``) is IVF_HNSW_SQ instead: a graph
+  per partition (2 partitions, ``m=16``, ``ef_construction=150``), every partition walked with ``ef=800``.
+  At 1M IVF_SQ must visit ~2/3 of the index for recall 0.95 (the phrases are spread evenly, so partitions
+  do not narrow the search), which sets a ~20 ms floor on 2 cores; the graph walk does not scan. Measured
+  at 1M on a quiet machine, the two indexes queried in turn in one process (session 17):
+  IVF_SQ ``nprobes=80`` + refine 21.8 ms p50, recall@10 0.972; IVF_HNSW_SQ ``ef=800`` + refine 13.5 ms,
+  0.959 (``ef=500``: 11.1 ms, 0.937; ``ef=1000``: 15.8 ms, 0.968). What it costs: building the graph
+  takes 279 s at 1M against 15 s for IVF_SQ, and each later ``optimize()`` that adds rows to the graphs
+  ~23 s against ~2 s (one that also compacts the table's fragments rebuilt the graphs: 286 s). Worth it
+  where a search must answer in milliseconds and the index is updated in the background (the
+  ``search_index`` asset); below 500,000 rows IVF_SQ visits few enough rows to be as fast.
+  Part of the wide walk is the benchmark corpus: its 1M vectors are noisy copies of 20,000 real
+  embeddings (~50 near-duplicates each), which fill a graph node's neighbour list with its own copies.
 - New rows join the trained index on ``optimize()``; once the table has grown ``retrain_growth`` times,
   the partitions no longer fit the data and the index is re-trained.
 - BTREE indexes on ``feed_key`` and ``published`` let the feed and date pre-filters skip rows instead of
@@ -50,7 +55,8 @@ class VectorIndexConfig:
 
     min_rows: int = 100_000
     retrain_growth: float = 2.0
-    index_type: Literal["IVF_SQ", "IVF_PQ", "IVF_HNSW_SQ"] = "IVF_SQ"
+    index_type: Literal["auto", "IVF_SQ", "IVF_PQ", "IVF_HNSW_SQ"] = "auto"  # auto: see index_type_for
+    hnsw_min_rows: int = 500_000  # "auto" builds IVF_HNSW_SQ from this many rows, IVF_SQ below
     num_sub_vectors: int | None = None  # IVF_PQ only; None: dim / 8
     target_partition_size: int = 8192  # rows per IVF partition (~120 partitions at 1M rows)
     nprobes: int = 80
@@ -58,7 +64,13 @@ class VectorIndexConfig:
     hnsw_partitions: int = 2  # IVF_HNSW_SQ only: one graph per partition, every partition searched
     hnsw_m: int = 16  # IVF_HNSW_SQ only: graph neighbours per vector
     hnsw_ef_construction: int = 150  # IVF_HNSW_SQ only: candidates per insertion while building
-    ef: int = 80  # IVF_HNSW_SQ only: candidates a query keeps while walking each graph
+    ef: int = 1500  # IVF_HNSW_SQ only: candidates a query keeps while walking each graph (see the module doc)
+
+    def index_type_for(self, rows: int) -> Literal["IVF_SQ", "IVF_PQ", "IVF_HNSW_SQ"]:
+        """The index to train for a table of ``rows`` rows: ``index_type`` unless it is ``"auto"``."""
+        if self.index_type != "auto":
+            return self.index_type
+        return "IVF_HNSW_SQ" if rows >= self.hnsw_min_rows else "IVF_SQ"
 
     def query_nprobes(self, hnsw: bool) -> int:
         """Partitions a query visits: all of them for a graph index (few, each a graph), else ``nprobes``."""
@@ -95,22 +107,55 @@ def ensure_filter_indexes(table: Table) -> None:
             table.create_scalar_index(column, index_type="BTREE", replace=True)
 
 
+VectorIndexPlan = Literal["none", "keep", "train"]
+
+
+def vector_index_plan(rows: int, manifest: store.Manifest, config: VectorIndexConfig) -> VectorIndexPlan:
+    """No ANN index (too few rows), keep the trained one (new rows join it), or train one now."""
+    if rows < config.min_rows:
+        return "none"
+    if manifest.vector_index_rows > 0 and rows < config.retrain_growth * manifest.vector_index_rows:
+        return "keep"
+    return "train"
+
+
+def _vector_index_names(table: Table) -> list[str]:
+    return [ix.name for ix in table.list_indices() if ix.columns == ["vector"]]
+
+
+def drop_replaced_vector_index(table: Table, manifest: store.Manifest, config: VectorIndexConfig) -> None:
+    """Before ``optimize()``: drop an ANN index that is about to be re-trained or dropped anyway.
+
+    Why: ``optimize()`` adds new rows to the trained index, and rewrites it when compaction moves the rows
+    it covers; for a graph index (IVF_HNSW_SQ) at 1M rows that takes 23-290 s, wasted on an index
+    :func:`ensure_vector_index` replaces right after. Readers keep the version they opened meanwhile.
+    """
+    if vector_index_plan(table.count_rows(), manifest, config) != "keep":
+        for name in _vector_index_names(table):
+            table.drop_index(name)
+
+
 def ensure_vector_index(table: Table, manifest: store.Manifest, config: VectorIndexConfig) -> store.Manifest:
-    """Train, keep, re-train or drop the ANN index for the table's size; returns the updated manifest."""
+    """Train, keep, re-train or drop the ANN index for the table's size; returns the updated manifest.
+
+    Call it after ``optimize()``: a new index is then trained on the compacted table, so the next
+    compaction has nothing to move under it (a graph index would be rebuilt: ~290 s at 1M rows).
+    """
     from lancedb.index import HnswSq, IvfPq, IvfSq
 
     n = table.count_rows()
-    has_index = manifest.vector_index_rows > 0
-    if n < config.min_rows:
-        if has_index:
-            table.drop_index("vector_idx")
+    plan = vector_index_plan(n, manifest, config)
+    if plan == "none":
+        for name in _vector_index_names(table):
+            table.drop_index(name)
         return manifest.touched(vector_index_rows=0)
-    if has_index and n < config.retrain_growth * manifest.vector_index_rows:
-        return manifest  # new rows join the trained index in optimize()
-    if config.index_type == "IVF_PQ":
+    if plan == "keep":
+        return manifest  # new rows joined the trained index in optimize()
+    index_type = config.index_type_for(n)
+    if index_type == "IVF_PQ":
         sub_vectors = config.num_sub_vectors or max(1, manifest.dim // 8)
         index: IvfPq | IvfSq | HnswSq = IvfPq(distance_type="cosine", num_sub_vectors=sub_vectors)
-    elif config.index_type == "IVF_HNSW_SQ":
+    elif index_type == "IVF_HNSW_SQ":
         index = HnswSq(
             distance_type="cosine", num_partitions=config.hnsw_partitions, m=config.hnsw_m,
             ef_construction=config.hnsw_ef_construction,

@@ -230,6 +230,34 @@ def test_an_ann_index_is_trained_only_above_the_threshold(paths: DataPaths, inde
     assert hits[0]["_score"] == pytest.approx(1.0, abs=1e-4)  # refined on the full vector
 
 
+def test_auto_picks_a_graph_index_for_large_tables_and_ivf_below() -> None:
+    config = VectorIndexConfig()
+    assert config.index_type == "auto"
+    assert config.index_type_for(config.hnsw_min_rows - 1) == "IVF_SQ"  # a partition scan is fast enough
+    assert config.index_type_for(config.hnsw_min_rows) == "IVF_HNSW_SQ"  # a scan would visit too many rows
+    assert VectorIndexConfig(index_type="IVF_SQ").index_type_for(10**7) == "IVF_SQ"  # an explicit choice wins
+
+
+def _vector_index_types(paths: DataPaths) -> list[str]:
+    return [ix.index_type for ix in SearchIndex.open(paths).segments.list_indices() if ix.columns == ["vector"]]
+
+
+def test_an_auto_index_turns_into_a_graph_when_a_retrain_crosses_the_threshold(paths: DataPaths) -> None:
+    config = VectorIndexConfig(min_rows=500, hnsw_min_rows=1000, refine_factor=10)
+    _synthetic(paths, n_episodes=3, per_episode=200, config=config)  # 600 rows: trained as IVF_SQ
+    assert _vector_index_types(paths) == ["IvfSq"]
+    _synthetic(paths, n_episodes=5, per_episode=200, config=config)  # 1,000: new rows join the trained index
+    assert (read_manifest(paths).vector_index_rows, _vector_index_types(paths)) == (600, ["IvfSq"])  # type: ignore[union-attr]
+    tables = _synthetic(paths, n_episodes=6, per_episode=200, config=config)  # 1,200 = 2 x 600: re-trained
+    index = SearchIndex.open(paths, config)
+    assert (index.manifest.vector_index_rows, index.hnsw, _vector_index_types(paths)) == (1200, True, ["IvfHnswSq"])
+    probe = sorted(tables)[4]
+    hits = index.semantic_segments(
+        tables[probe].column("vector")[3].values.to_numpy(), parse_query("x"), None, 10, -1.0
+    )
+    assert (hits[0]["episode_key"], hits[0]["segment_index"]) == (probe, 3)
+
+
 def test_the_analytics_snapshot_mirrors_the_index_and_joins_the_catalog(paths: DataPaths, files: list[str]) -> None:
     update_index(paths, files)
     con = connect_analytics(paths)
