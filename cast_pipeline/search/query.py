@@ -5,12 +5,12 @@ pre-filter (feed, since date) and answer in milliseconds; DuckDB's BM25 was 13x 
 corpus (see :mod:`cast_pipeline.search.analytics`). Filters are applied inside each search
 (``prefilter``), never after it, so a narrow filter still fills the page.
 
-Where the time goes at 1M rows (bench/bench_search.py): embedding the query (ONNX, one thread) and the
-vector search run one after the other in the caller's thread while the full-text searches (segments,
-episode titles, descriptions) run in a shared pool. The retrievers return row ids and scores only;
-keys, times and episode fields come from the in-memory :class:`~cast_pipeline.search.rowstore.RowStore`
-and only the page's text is read back, because reading columns of 2 x 50 candidates from LanceDB cost
-more than the searches themselves.
+Where the time goes at 1M rows (bench/bench_search.py): the full-text searches (segments, episode titles,
+descriptions) start at once on LanceDB's async API (:mod:`cast_pipeline.search.aio`), the caller's thread
+embeds the query (ONNX, one thread) meanwhile, then the vector search joins them. The retrievers return
+row ids and scores only; keys, times, text and episode fields come from the in-memory
+:class:`~cast_pipeline.search.rowstore.RowStore`, because reading columns of 2 x 50 candidates from
+LanceDB cost more than the searches themselves.
 
 Result rows come in two types: ``episode`` (the query matched an episode's title or description; title
 matches first, users expect them on top) and ``segment`` (a passage of a transcript phrase, see
@@ -20,20 +20,21 @@ matches first, users expect them on top) and ``segment`` (a passage of a transcr
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from lancedb.query import BooleanQuery, FullTextQuery, MatchQuery, MultiMatchQuery, Occur, PhraseQuery
-from lancedb.table import Table
+from lancedb.table import AsyncTable, Table
 
 from cast_pipeline.feeds.removed import removed_keys
 from cast_pipeline.keys import feed_key as feed_key_of_url
 from cast_pipeline.paths import DataPaths
-from cast_pipeline.search import store
+from cast_pipeline.search import aio, store
 from cast_pipeline.search.hybrid import MAX_PER_EPISODE, cap_per_group, overfetch, reciprocal_rank_fusion
 from cast_pipeline.search.indexes import VectorIndexConfig
 from cast_pipeline.search.languages import fts_columns
@@ -59,18 +60,6 @@ MAX_EPISODE_RESULTS = 3
 # Cosine similarity below which a "meaning" match is noise: unrelated phrases score 0.1-0.27 with
 # all-MiniLM-L6-v2, true paraphrases above 0.35 (measured on the test corpus). Other models: pass min_similarity.
 MIN_SIMILARITY = 0.3
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    """One pool per process for the full-text legs (a pool per query costs thread starts every time)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="search-leg")
-        return _pool
 
 
 def _since_filter(since: date | datetime | str | None, name: str = "since", op: str = ">=") -> str | None:
@@ -128,6 +117,8 @@ class SearchIndex:
     segments: Table
     episodes: Table
     vector_config: VectorIndexConfig
+    asegments: AsyncTable  # the same tables on LanceDB's async API, which the searches use (see .aio)
+    aepisodes: AsyncTable
     fts: dict[str, list[str]] = field(default_factory=dict)  # field -> language columns that have an index
     hnsw: bool = False  # the vector index is a graph (IVF_HNSW_SQ): queried with ``ef``, every partition
     _rows: RowStore | None = field(default=None, repr=False)
@@ -154,7 +145,9 @@ class SearchIndex:
         manifest = store.require_manifest(paths)
         db = store.connect(paths, manifest.generation)
         segments, episodes = db.open_table(store.SEGMENTS), db.open_table(store.EPISODES)
-        return cls(paths, manifest, segments, episodes, vector_config or VectorIndexConfig())
+        asegments, aepisodes = aio.run(_open_async(paths, manifest.generation))
+        config = vector_config or VectorIndexConfig()
+        return cls(paths, manifest, segments, episodes, config, asegments, aepisodes)
 
     def resolve_feeds(self, feed: str) -> list[str]:
         """Feed keys matching a feed key, title (any case) or URL; ValueError naming known feeds if none."""
@@ -195,45 +188,40 @@ class SearchIndex:
                 parts.append(sql)
         return " AND ".join(parts) or None
 
-    def _fts(
-        self, table: Table, field_name: str, parsed: ParsedQuery, where: str | None, k: int, fields: list[str]
+    async def _fts(
+        self, table: AsyncTable, field_name: str, parsed: ParsedQuery, where: str | None, k: int, fields: list[str]
     ) -> list[Hit]:
-        hits: list[Hit] = []
+        """Top ``k`` rows of ``table`` by BM25 on ``field_name`` (every language column at once)."""
         if parsed.phrases and field_name not in fields:
             fields = [*fields, field_name]
-        for fts_query in _fts_queries(parsed, self.fts[field_name]):
+
+        async def one(fts_query: FullTextQuery) -> list[Hit]:
             # fast_search: no flat scan for rows missing from the full-text index (~1.5 ms a query at 1M
             # rows); the search_index asset indexes every row (optimize) before it writes the manifest.
-            q = table.search(fts_query, query_type="fts").select([*fields, "_score"]).with_row_id(True).limit(k)
+            q = table.query().nearest_to_text(fts_query).select([*fields, "_score"]).with_row_id().limit(k)
             q = q.fast_search()
-            hits += (q.where(where, prefilter=True) if where else q).to_list()
+            return await (q.where(where) if where else q).to_list()  # a pre-filter (LanceDB's default)
+
+        found = await asyncio.gather(*(one(f) for f in _fts_queries(parsed, self.fts[field_name])))
+        hits = [h for rows in found for h in rows]
         if parsed.phrases:
             hits = [h for h in hits if contains_phrases(h[field_name], parsed.phrases)]
         hits.sort(key=lambda h: -h["_score"])  # a row sits in one language column only: no duplicates
         return hits[:k]
 
-    def _with_keys(self, hits: list[Hit]) -> list[Hit]:
-        keys = self.rows.keys([h["_rowid"] for h in hits])
-        return [h | key for h, key in zip(hits, keys, strict=True)]
-
-    def keyword_segments(self, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
-        """Top ``k`` segments by BM25 over every language's full-text index: ``_rowid``, ``_score`` and keys."""
-        return self._with_keys(self._fts(self.segments, "text", parsed, where, k, []))
-
-    def semantic_segments(
-        self, vector: Sequence[float], parsed: ParsedQuery, where: str | None, k: int, min_similarity: float
-    ) -> list[Hit]:
-        """Top ``k`` segments by cosine similarity (exact below the ANN threshold, refined above it):
-        ``_rowid``, ``_score`` and keys."""
-        q = self.segments.search(vector, vector_column_name="vector").distance_type("cosine")
+    async def _nearest(self, vector: Sequence[float], parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
+        """Top ``k`` rows by cosine distance (exact below the ANN threshold, refined above it)."""
+        q = self.asegments.query().nearest_to(vector).column("vector").distance_type("cosine")
         if self.manifest.vector_index_rows:
             config = self.vector_config
             refine = config.refine_for(k)
             q = q.nprobes(config.query_nprobes(self.hnsw)).refine_factor(refine)
             if self.hnsw:
                 q = q.ef(max(config.ef, k * refine))  # the graph walk must keep every candidate it returns
-        q = q.select(["text", "_distance"] if parsed.phrases else ["_distance"]).with_row_id(True).limit(k)
-        hits = (q.where(where, prefilter=True) if where else q).to_list()
+        q = q.select(["text", "_distance"] if parsed.phrases else ["_distance"]).with_row_id().limit(k)
+        return await (q.where(where) if where else q).to_list()
+
+    def _meaning(self, hits: list[Hit], parsed: ParsedQuery, min_similarity: float) -> list[Hit]:
         for h in hits:
             h["_score"] = 1.0 - float(h.pop("_distance"))
         hits = [h for h in hits if h["_score"] >= min_similarity]
@@ -241,28 +229,50 @@ class SearchIndex:
             hits = [h for h in hits if contains_phrases(h["text"], parsed.phrases)]
         return self._with_keys(hits)
 
+    def _with_keys(self, hits: list[Hit]) -> list[Hit]:
+        keys = self.rows.keys([h["_rowid"] for h in hits])
+        return [h | key for h, key in zip(hits, keys, strict=True)]
+
+    def keyword_segments(self, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
+        """Top ``k`` segments by BM25 over every language's full-text index: ``_rowid``, ``_score`` and keys."""
+        return self._with_keys(aio.run(self._fts(self.asegments, "text", parsed, where, k, [])))
+
+    def semantic_segments(
+        self, vector: Sequence[float], parsed: ParsedQuery, where: str | None, k: int, min_similarity: float
+    ) -> list[Hit]:
+        """Top ``k`` segments by cosine similarity (exact below the ANN threshold, refined above it):
+        ``_rowid``, ``_score`` and keys."""
+        return self._meaning(aio.run(self._nearest(vector, parsed, where, k)), parsed, min_similarity)
+
     def segment_details(self, row_ids: Sequence[int]) -> dict[int, Hit]:
-        """Every column a result row shows, for row ids of this version (only the text is read from disk)."""
-        if not row_ids:
-            return {}
-        taken = self.segments.take_row_ids(list(row_ids)).select(["text"]).with_row_id().to_arrow()
-        text = dict(zip(taken.column("_rowid").to_pylist(), taken.column("text").to_pylist(), strict=True))
+        """Every column a result row shows, for row ids of this version (from memory, see :mod:`.rowstore`)."""
         ids = list(row_ids)
-        return dict(zip(ids, self.rows.details(ids, [text[i] for i in ids]), strict=True))
+        return dict(zip(ids, self.rows.details(ids), strict=True))
+
+    async def _episode_hits(self, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
+        """Episodes whose title matches (best first), then, if fewer than ``k``, those whose description does.
+
+        Both searches run at once: waiting for the titles first cost ~2.5 ms a query at 1M rows, and with
+        1-3 word queries the titles alone rarely fill the list."""
+        titles, descriptions = await asyncio.gather(
+            self._fts(self.aepisodes, "title", parsed, where, k, ["episode_key"]),
+            self._fts(self.aepisodes, "description", parsed, where, k, ["episode_key"]),
+        )
+        return titles + descriptions if len({h["episode_key"] for h in titles}) < k else titles
+
+    def _episodes(self, found: list[Hit], k: int) -> list[Hit]:
+        seen: set[str] = set()
+        out: list[Hit] = []
+        for hit in found:
+            h = self.rows.episodes.get(hit["episode_key"], {}) | hit  # fields from memory, not the table
+            if h["episode_key"] not in seen:
+                seen.add(h["episode_key"])
+                out.append(h)
+        return out[:k]
 
     def episode_matches(self, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
         """Episodes whose title matches (best first), then those whose description does."""
-        seen: set[str] = set()
-        out: list[Hit] = []
-        for field_name in ("title", "description"):
-            if len(out) >= k:
-                break  # enough title matches: description matches would not make the list
-            for found in self._fts(self.episodes, field_name, parsed, where, k, ["episode_key"]):
-                h = self.rows.episodes.get(found["episode_key"], {}) | found  # fields from memory, not the table
-                if h["episode_key"] not in seen:
-                    seen.add(h["episode_key"])
-                    out.append(h)
-        return out[:k]
+        return self._episodes(aio.run(self._episode_hits(parsed, where, k)), k)
 
     def search(
         self,
@@ -299,33 +309,26 @@ class SearchIndex:
     ) -> list[dict[str, Any]]:
         """:meth:`search` as a list of dicts with the keys :data:`RESULT_COLUMNS` (what the service sends).
 
-        The full-text legs run in a shared pool while this thread embeds the query and searches the
-        vectors; only the page's rows are then read in full (by row id).
+        The full-text legs run on the query loop while this thread embeds the query; fusion and the
+        page's fields then come from the row store.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         parsed = parse_query(query)
         where = self.where(feed, since, until, include_removed)
         k = overfetch(limit)
-        episodes: list[Hit] = []
-        keyword: list[Hit] = []
-        meaning: list[Hit] = []
+        n_episodes = min(limit, MAX_EPISODE_RESULTS)
+        episodes_job: Future[list[Hit]] | None = None
+        keyword_job: Future[list[Hit]] | None = None
         if mode != "semantic":
-            pool = _executor()
-            episodes_job = pool.submit(self.episode_matches, parsed, where, min(limit, MAX_EPISODE_RESULTS))
-            if mode == "hybrid":
-                keyword_job = pool.submit(self.keyword_segments, parsed, where, k)
-        try:
-            if mode == "keyword":
-                keyword = self.keyword_segments(parsed, where, k)
-            else:
-                vector = load_query_encoder(self.manifest.model).encode([parsed.text])[0]
-                meaning = self.semantic_segments(vector, parsed, where, k, min_similarity)
-        finally:
-            if mode != "semantic":
-                episodes = episodes_job.result()
-            if mode == "hybrid":
-                keyword = keyword_job.result()
+            episodes_job = aio.submit(self._episode_hits(parsed, where, n_episodes))
+            keyword_job = aio.submit(self._fts(self.asegments, "text", parsed, where, k, []))
+        meaning: list[Hit] = []
+        if mode != "keyword":  # the full-text legs run meanwhile
+            vector = load_query_encoder(self.manifest.model).encode([parsed.text])[0]
+            meaning = self._meaning(aio.run(self._nearest(vector, parsed, where, k)), parsed, min_similarity)
+        keyword = self._with_keys(keyword_job.result()) if keyword_job else []
+        episodes = self._episodes(episodes_job.result(), n_episodes) if episodes_job else []
         rows = [episode_row(h, parsed) for h in episodes]
         by_key = {_key(h): h for h in [*meaning, *keyword]}
         fused = reciprocal_rank_fusion([("keyword", list(map(_key, keyword))), ("meaning", list(map(_key, meaning)))])
@@ -336,6 +339,11 @@ class SearchIndex:
             hit = by_key[f.key] | details[by_key[f.key]["_rowid"]]
             rows.append(segment_row(hit, parsed, f.matched_by, f.score if mode == "hybrid" else hit["_score"]))
         return rows
+
+
+async def _open_async(paths: DataPaths, generation: str) -> tuple[AsyncTable, AsyncTable]:
+    db = await store.connect_async(paths, generation)
+    return await db.open_table(store.SEGMENTS), await db.open_table(store.EPISODES)
 
 
 def _key(hit: Hit) -> tuple[str, int, int]:

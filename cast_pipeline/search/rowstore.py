@@ -1,14 +1,14 @@
-"""Each index row's keys and times in memory, so a query reads no rows back from LanceDB but its page's text.
+"""Each index row's keys, times and text in memory, so a query reads no rows back from LanceDB.
 
 Why: the searches themselves answer in a few milliseconds at 1M rows, but reading columns of their
 candidates back is slow: a random row costs LanceDB a page-chunk decode per column (measured with
 bench/bench_search.py at 1M rows on 2 cores: ~1 ms per column per 10 rows, 14 ms for three key columns
 of 50 candidates, more than the full-text search). So the retrievers return only row ids and scores;
-fusion, the per-episode cap and the result rows look the rest up here, and only the text of the final
-page is taken from the table.
+fusion, the per-episode cap and the result rows look the rest up here. The page's text is here too:
+taking 10 rows' text from the table still cost ~2 ms a query (session 17), for ~110 bytes a row.
 
-Cost: ~40 bytes a row (4 MB per 100,000 passages) and a scan of the narrow columns when an index version
-is first searched (~1 s at 1M rows). Row ids belong to one version of the table: a store is built from,
+Cost: ~40 bytes a row plus the text (~150 MB per 1M passages) and a scan of these columns when an index
+version is first searched (~1-2 s at 1M rows). Row ids belong to one version of the table: a store is built from,
 and only used with, the table handle it was loaded from (:class:`cast_pipeline.search.query.SearchIndex`
 is reopened, with a new store, when the ``search_index`` asset writes a new version).
 """
@@ -50,11 +50,12 @@ class RowStore:
     end: np.ndarray
     speaker: np.ndarray  # code into speakers, -1 = none
     speakers: list[str]
+    text: pa.Array  # the passage text, in row id order (an Arrow array: no Python object per row)
     episodes: dict[str, dict[str, Any]]  # episode key -> EPISODE_COLUMNS
 
     @classmethod
     def load(cls, segments: Table, episodes: Table) -> RowStore:
-        columns = ["episode_key", "segment_index", "passage_index", "start", "end", "speaker"]
+        columns = ["episode_key", "segment_index", "passage_index", "start", "end", "speaker", "text"]
         table = segments.search().select(columns).with_row_id(True).limit(None).to_arrow()
         row_ids = table.column("_rowid").to_numpy()
         order = np.argsort(row_ids, kind="stable")
@@ -70,7 +71,8 @@ class RowStore:
             row_ids=row_ids[order], episode=episode[order], episode_keys=episode_keys,
             segment_index=numbers("segment_index", np.int64), passage_index=numbers("passage_index", np.int64),
             start=numbers("start", np.float64), end=numbers("end", np.float64), speaker=speaker[order],
-            speakers=speakers, episodes={m["episode_key"]: m for m in meta},
+            speakers=speakers, text=table.column("text").combine_chunks().take(pa.array(order)),
+            episodes={m["episode_key"]: m for m in meta},
         )  # fmt: skip
 
     def positions(self, row_ids: Sequence[int]) -> np.ndarray:
@@ -91,9 +93,10 @@ class RowStore:
             for e, s, p in zip(episodes, self.segment_index[at], self.passage_index[at], strict=True)
         ]
 
-    def details(self, row_ids: Sequence[int], texts: Sequence[str]) -> list[dict[str, Any]]:
-        """Every field a segment result shows (``texts`` are the rows' text, read from the table)."""
+    def details(self, row_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Every field a segment result shows, in the order of ``row_ids``."""
         at = self.positions(row_ids)
+        texts = self.text.take(pa.array(at, type=pa.int64())).to_pylist() if len(at) else []
         out = []
         for i, text in zip(at, texts, strict=True):
             key = self.episode_keys[self.episode[i]]

@@ -16,6 +16,7 @@ the next rebuild so a reader that opened it just before the switch can finish.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 from dataclasses import asdict, dataclass, replace
@@ -94,10 +95,25 @@ def new_generation() -> str:
     return f"lancedb-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
 
 
+def _quiet_lance() -> None:
+    # Lance warns at every index update that its index statistics will stop including the IVF centroids;
+    # we never read them, so opt in to the new behaviour (also less memory) unless the user chose.
+    os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
+
+
 def connect(paths: DataPaths, generation: str) -> lancedb.DBConnection:
     import lancedb
 
+    _quiet_lance()
     return lancedb.connect(str(paths.search_dir / generation))
+
+
+async def connect_async(paths: DataPaths, generation: str) -> lancedb.AsyncConnection:
+    """The same generation on LanceDB's async API (what queries use, see cast_pipeline.search.aio)."""
+    import lancedb
+
+    _quiet_lance()
+    return await lancedb.connect_async(str(paths.search_dir / generation))
 
 
 def drop_generation(paths: DataPaths, generation: str) -> None:

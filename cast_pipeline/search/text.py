@@ -60,6 +60,8 @@ def contains_phrases(text: str, phrases: tuple[str, ...] | list[str]) -> bool:
 
 def fold(word: str) -> str:
     """Accent-free, case-folded form of one word (``"Häuser"`` -> ``"hauser"``)."""
+    if word.isascii():  # most words: no accents to strip (highlighting folds every word of every hit)
+        return word.lower()
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -102,9 +104,12 @@ def highlight(text: str, terms: tuple[str, ...] | list[str], phrases: tuple[str,
         pattern = r"(?<!\w)" + r"\W+".join(re.escape(w) for w in words) + r"(?!\w)"
         spans.extend(m.span() for m in re.finditer(pattern, text, flags=re.IGNORECASE))
     wanted = [fold(t) for t in terms if t.casefold() not in _STOP_WORDS]
+    exact, stems = set(wanted), {t[:3] for t in wanted}  # _same_stem needs equality or 3 common first letters
     for m in _WORD.finditer(text):
         word = fold(m.group())
-        if any(_same_stem(word, t) for t in wanted) and not any(s <= m.start() < e for s, e in spans):
+        if word not in exact and (word[:3] not in stems or not any(_same_stem(word, t) for t in wanted)):
+            continue
+        if not any(s <= m.start() < e for s, e in spans):
             spans.append(m.span())
     out, pos = [], 0
     for start, end in sorted(spans):
