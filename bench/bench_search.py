@@ -21,10 +21,14 @@ What it does, and why this way:
 - The index is built with the pipeline's own code (per-episode ``embeddings.parquet`` + ``episode.json``,
   then :func:`cast_pipeline.search.rebuild_index`), so its timings are the pipeline's timings.
 - Each query phase runs in a fresh process, so its peak RSS is the memory that mode needs.
-- The ``service`` phase runs ``cast-pipeline serve``'s app under uvicorn in its own process and queries
-  ``/api/search`` over HTTP (ONNX query encoding included) in hybrid, keyword and semantic mode: p50/p95
-  with one client, then with 8 concurrent clients (and their throughput); ``encode_query_onnx`` vs
-  ``encode_query`` compares the ONNX encoder with sentence-transformers in the same process.
+- The ``service`` phase starts a real ``cast-pipeline serve`` process and queries ``/api/search`` over
+  HTTP from this one (ONNX query encoding included) in hybrid, keyword and semantic mode: p50/p95 with
+  one client, then with 8 concurrent clients (and their throughput), after reading the index files into
+  the page cache (this VM's DAMON reclaim pages out file cache untouched for a minute, which a server
+  with free memory does not); ``encode_query_onnx`` vs ``encode_query`` compares the ONNX encoder with
+  sentence-transformers in the same process.
+- ``--index-type`` picks the vector index (default: the pipeline's, IVF_HNSW_SQ at 1M rows); the
+  recall grid then varies ``ef`` instead of ``nprobes``.
 - The ``baseline`` phase times today's search path against the one of ``--baseline-ref`` (default
   ``main``), query by query in one process, so a busy machine slows both alike (ratios are comparable).
 - Recall@10 of the ANN index is measured against exact brute force (numpy) for a grid of
@@ -68,6 +72,7 @@ STOP_TEXT = "the and a to of i you it that in is we so like this for but was on 
 STOP = STOP_TEXT.split()
 PHASES = ("keyword", "duckdb", "semantic", "hybrid", "service", "baseline", "postgres")
 GRID = [(20, 5), (40, 5), (60, 5), (80, 1), (80, 5), (80, 10), (120, 5)]  # (nprobes, refine_factor)
+HNSW_GRID = [(300, 5), (500, 5), (800, 5), (1000, 5), (1500, 5)]  # (ef, refine_factor) for IVF_HNSW_SQ
 
 
 def log(message: str) -> None:
@@ -208,10 +213,11 @@ def phase_semantic(
     paths = DataPaths(Path(root))
     dummy = parse_query("x")
     grid = {}
-    for nprobes, refine in grid_configs:
-        index = SearchIndex.open(paths, VectorIndexConfig(nprobes=nprobes, refine_factor=refine))
-        lat, res = timed(lambda v, ix=index: _ids(ix.semantic_segments(v, dummy, None, 10, -1.0)), list(vectors))
-        grid[f"{nprobes}/{refine}"] = {"latency": summary(lat), "ids": res}
+    k = 50  # what a query of the search API asks each retriever for (overfetch(10))
+    for width, refine in grid_configs:  # nprobes for IVF, ef for a graph index (IVF_HNSW_SQ)
+        index = SearchIndex.open(paths, VectorIndexConfig(nprobes=width, ef=width, refine_factor=refine))
+        lat, res = timed(lambda v, ix=index: _ids(ix.semantic_segments(v, dummy, None, k, -1.0)[:10]), list(vectors))
+        grid[f"{'ef' if index.hnsw else 'nprobes'}={width}/refine={refine}"] = {"latency": summary(lat), "ids": res}
     model = SearchIndex.open(paths).manifest.model
     embedder = load_embedder(model)
     enc_lat, _ = timed(lambda q: embedder.encode([q]), queries)
@@ -234,54 +240,80 @@ def phase_hybrid(root: str, queries: list[str]) -> dict[str, Any]:
     return {"latency": summary(lat), "filtered_latency": summary(feed_lat), "rss_mib": peak_rss_mib()}
 
 
+def prewarm(paths: DataPaths) -> float:
+    """Read every file of the live index generation once (into the page cache); returns the seconds taken."""
+    began = time.monotonic()
+    manifest = json.loads((paths.search_dir / "manifest.json").read_text(encoding="utf-8"))
+    for path in (paths.search_dir / manifest["generation"]).rglob("*"):
+        if path.is_file():
+            with path.open("rb") as f:
+                while f.read(1 << 22):
+                    pass
+    return round(time.monotonic() - began, 1)
+
+
 def phase_service(root: str, queries: list[str], clients: int = 8) -> dict[str, Any]:
-    """The service's code path end to end: ``cast-pipeline serve``'s app under uvicorn, queried over HTTP
-    (query encoding by the ONNX encoder included), one client at a time, then ``clients`` at once."""
-    import socket
-    import threading
+    """The service's code path end to end: a real ``cast-pipeline serve`` process (as a user starts it),
+    queried over HTTP from this process (query encoding by the ONNX encoder included), one client at a
+    time, then ``clients`` at once. Client and server in separate processes, as for a real user: in one
+    process the client's threads would compete with the server for the GIL and inflate its latency.
+
+    Before each mode the index files are read once (:func:`prewarm`): a server keeps the files it reads
+    in the page cache, but this benchmark's VM pages file cache untouched for a minute out (DAMON
+    reclaim), which would turn every query into disk reads and make runs incomparable."""
+    import subprocess
     import urllib.parse
     import urllib.request
     from concurrent.futures import ThreadPoolExecutor
 
-    import uvicorn
+    from cast_pipeline.serve.runtime import service_url
 
-    from cast_pipeline.serve.app import build_app, warm_up
-    from cast_pipeline.serve.library import Library
+    env = os.environ | {"CAST_DATA_DIR": root, "CAST_API_TOKEN": ""}
+    command = [sys.executable, "-m", "cast_pipeline.cli.main", "serve", "--port", "0"]
+    log_file = Path(root) / "serve-bench.log"  # a file, not a pipe: a full pipe would stall the server
+    with log_file.open("w", encoding="utf-8") as err:
+        server = subprocess.Popen(command, env=env, stderr=err)
+    try:
+        deadline = time.monotonic() + 300
+        while (url := service_url(Path(root))) is None:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"cast-pipeline serve did not start: {log_file.read_text(encoding='utf-8')}")
+            time.sleep(0.1)
+        base = f"{url}/api/search?"
 
-    library = Library(DataPaths(Path(root)))
-    warm_up(library)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(build_app(library, warm=False), log_level="warning", access_log=False))
-    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}/api/search?"
+        def ask(mode: str) -> Callable[[str], float]:
+            def one(q: str) -> float:
+                began = time.perf_counter()
+                with urllib.request.urlopen(base + urllib.parse.urlencode({"q": q, "mode": mode, "limit": 10})) as r:
+                    r.read()
+                return (time.perf_counter() - began) * 1000
 
-    def ask(mode: str) -> Callable[[str], float]:
-        def one(q: str) -> float:
-            began = time.perf_counter()
-            with urllib.request.urlopen(base + urllib.parse.urlencode({"q": q, "mode": mode, "limit": 10})) as r:
-                r.read()
-            return (time.perf_counter() - began) * 1000
+            return one
 
-        return one
-
-    out: dict[str, Any] = {}
-    for mode in ("hybrid", "keyword", "semantic"):
-        ask(mode)(queries[0])
-        out[mode] = summary([ask(mode)(q) for q in queries])
-        with ThreadPoolExecutor(clients) as pool:
-            began = time.perf_counter()
-            lat = list(pool.map(ask(mode), queries * 2))
-            wall = time.perf_counter() - began
-        out[f"{mode}_{clients}_clients"] = summary(lat) | {"qps": round(len(lat) / wall, 1)}
-    server.should_exit = True
-    return out | {"rss_mib": peak_rss_mib()}
+        out: dict[str, Any] = {}
+        for mode in ("hybrid", "keyword", "semantic"):
+            out["prewarm_seconds"] = prewarm(DataPaths(Path(root)))
+            for q in queries[:5]:
+                ask(mode)(q)  # warm-up: the first queries of a mode load its lazy parts
+            out[mode] = summary([ask(mode)(q) for q in queries])
+            with ThreadPoolExecutor(clients) as pool:
+                began = time.perf_counter()
+                lat = list(pool.map(ask(mode), queries * 2))
+                wall = time.perf_counter() - began
+            out[f"{mode}_{clients}_clients"] = summary(lat) | {"qps": round(len(lat) / wall, 1)}
+        status = Path(f"/proc/{server.pid}/status")
+        if status.is_file():  # the server's peak resident memory (Linux)
+            peak = next((line.split()[1] for line in status.read_text().splitlines() if line.startswith("VmHWM")), None)
+            out["server_rss_mib"] = round(int(peak) / 1024) if peak else None
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return out
 
 
 def _baseline_module(ref: str) -> Any:
-    """``cast_pipeline.search.query`` (and its query encoder) as of git ``ref``, importable next to today's."""
+    """``cast_pipeline.search.query`` (with its query encoder, row store and query loop where ``ref`` has
+    them) as of git ``ref``, importable next to today's."""
     import importlib
     import subprocess
 
@@ -289,12 +321,16 @@ def _baseline_module(ref: str) -> Any:
     package = Path(tempfile.mkdtemp(prefix="cast-bench-baseline-")) / "baseline_search"
     package.mkdir()
     (package / "__init__.py").write_text("", encoding="utf-8")
-    for name in ("query", "onnx_encoder"):
-        source = subprocess.run(
-            ["git", "-C", str(repo), "show", f"{ref}:cast_pipeline/search/{name}.py"],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-        source = source.replace("cast_pipeline.search.onnx_encoder import", "baseline_search.onnx_encoder import")
+    sources = {}
+    for name in ("query", "onnx_encoder", "rowstore"):  # the query loop (aio) is today's: it holds no logic
+        shown = subprocess.run(
+            ["git", "-C", str(repo), "show", f"{ref}:cast_pipeline/search/{name}.py"], capture_output=True, text=True
+        )
+        if shown.returncode == 0:
+            sources[name] = shown.stdout
+    for name, source in sources.items():
+        for other in sources:
+            source = source.replace(f"cast_pipeline.search.{other} import", f"baseline_search.{other} import")
         (package / f"{name}.py").write_text(source, encoding="utf-8")
     sys.path.insert(0, str(package.parent))
     return importlib.import_module("baseline_search.query")
@@ -421,13 +457,18 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
-    parser.add_argument("--grid", default=None, help="nprobes/refine_factor pairs to measure, e.g. 80/5,120/5")
+    parser.add_argument(
+        "--grid", default=None, help="nprobes/refine_factor pairs (ef/refine_factor for a graph index), e.g. 80/5,120/5"
+    )
+    parser.add_argument(
+        "--index-type", default=None, choices=["auto", "IVF_SQ", "IVF_HNSW_SQ", "IVF_PQ"],
+        help="vector index to build (default: the pipeline's, VectorIndexConfig.index_type)",
+    )  # fmt: skip
     parser.add_argument("--baseline-ref", default="main", help="git ref whose search path the baseline phase times")
     args = parser.parse_args()
     phases = set(args.phases.split(","))
     if phases - set(PHASES):
         parser.error(f"unknown phases {sorted(phases - set(PHASES))}; choose from {', '.join(PHASES)}")
-    grid_configs = [tuple(map(int, g.split("/"))) for g in args.grid.split(",")] if args.grid else GRID
 
     from cast_pipeline.search import VectorIndexConfig, load_embedder, rebuild_index
 
@@ -438,11 +479,13 @@ def main() -> None:
         "segments": n, "sample_embedded": min(args.sample, n), "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
     }  # fmt: skip
     try:
-        config = (
-            VectorIndexConfig()
-            if args.ann_min_rows is None
-            else replace(VectorIndexConfig(), min_rows=args.ann_min_rows)
-        )
+        config = VectorIndexConfig()
+        if args.ann_min_rows is not None:
+            config = replace(config, min_rows=args.ann_min_rows)
+        if args.index_type is not None:
+            config = replace(config, index_type=args.index_type)
+        default_grid = HNSW_GRID if config.index_type_for(n) == "IVF_HNSW_SQ" else GRID
+        grid_configs = [tuple(map(int, g.split("/"))) for g in args.grid.split(",")] if args.grid else default_grid
         if args.reuse:  # same seed, same phrases and queries; the vectors were not kept
             if not (paths.search_dir / "manifest.json").is_file():
                 parser.error(f"--reuse: no index in {paths.search_dir}; run once with --workdir ... --keep")
@@ -484,7 +527,8 @@ def main() -> None:
             log("exact brute-force top 10")
             exact = exact_top10(all_vectors, query_vectors, keys)
             report["semantic"] = {
-                "index": f"{config.index_type}, default nprobes/refine {config.nprobes}/{config.refine_factor}",
+                "index": f"{config.index_type_for(n)}, defaults nprobes {config.nprobes}, ef {config.ef}, "
+                f"refine {config.refine_factor}",
                 "encode_query": semantic["encode_latency"],
                 "encode_query_onnx": semantic["onnx_encode_latency"],
                 "rss_mib": semantic["rss_mib"],

@@ -15,19 +15,20 @@ Why these choices (measured with bench/bench_search.py on 1,000,000 segments, 2 
   partition), IVF_HNSW_SQ in 16 partitions (574 s to build, 0.77 at ``nprobes=8``), ``dot`` instead of
   ``cosine`` on the normalised vectors (same recall, slower), IVF_PQ (48 sub-vectors: needs
   ``refine_factor=50`` for 0.957 and 179 s to train).
-- From ``hnsw_min_rows`` rows (500,000) the default (``index_type="auto"``) is IVF_HNSW_SQ instead: a graph
-  per partition (2 partitions, ``m=16``, ``ef_construction=150``), every partition walked with ``ef=800``.
-  At 1M IVF_SQ must visit ~2/3 of the index for recall 0.95 (the phrases are spread evenly, so partitions
-  do not narrow the search), which sets a ~20 ms floor on 2 cores; the graph walk does not scan. Measured
-  at 1M on a quiet machine, the two indexes queried in turn in one process (session 17):
-  IVF_SQ ``nprobes=80`` + refine 21.8 ms p50, recall@10 0.972; IVF_HNSW_SQ ``ef=800`` + refine 13.5 ms,
-  0.959 (``ef=500``: 11.1 ms, 0.937; ``ef=1000``: 15.8 ms, 0.968). What it costs: building the graph
-  takes 279 s at 1M against 15 s for IVF_SQ, and each later ``optimize()`` that adds rows to the graphs
-  ~23 s against ~2 s (one that also compacts the table's fragments rebuilt the graphs: 286 s). Worth it
-  where a search must answer in milliseconds and the index is updated in the background (the
-  ``search_index`` asset); below 500,000 rows IVF_SQ visits few enough rows to be as fast.
-  Part of the wide walk is the benchmark corpus: its 1M vectors are noisy copies of 20,000 real
-  embeddings (~50 near-duplicates each), which fill a graph node's neighbour list with its own copies.
+- From ``hnsw_min_rows`` rows (500,000) the default (``index_type="auto"``) is IVF_HNSW_SQ instead: one
+  graph (``hnsw_partitions=1``, ``m=16``, ``ef_construction=150``) walked with ``ef=1500``. At 1M IVF_SQ
+  must visit ~2/3 of the index for recall 0.95 (the phrases are spread evenly, so partitions do not
+  narrow the search), a ~20 ms floor on 2 cores; a graph walk does not scan. Measured at 1M (session 17,
+  bench/bench_search.py, the API's 50 candidates, refined): IVF_SQ ``nprobes=80`` 21.8 ms p50, recall@10
+  0.972, against one graph at ``ef=1000`` 12.7 ms, 0.948 and ``ef=1500`` 12.7 ms, 0.964 (``ef=800``:
+  0.925). Two graphs of 500,000 (each query walks both) needed ``ef=800`` for 0.964 at 13.0 ms and made
+  the service ~5 ms slower than one. What it costs: training the graph takes ~330-385 s at 1M against
+  ~15 s for IVF_SQ, and each later ``optimize()`` that adds rows to it ~23 s against ~2 s; a compaction
+  that moves its rows rebuilds it, hence compaction before training (:func:`ensure_vector_index`).
+  Worth it where a search must answer in milliseconds and the index is updated in the background (the
+  ``search_index`` asset); below 500,000 rows IVF_SQ visits few enough rows to be as fast. The walk is
+  this wide partly because of the benchmark corpus: its 1M vectors are noisy copies of 20,000 real
+  embeddings (~50 near-duplicates each), which fill a node's neighbour list with its own copies.
 - New rows join the trained index on ``optimize()``; once the table has grown ``retrain_growth`` times,
   the partitions no longer fit the data and the index is re-trained.
 - BTREE indexes on ``feed_key`` and ``published`` let the feed and date pre-filters skip rows instead of
@@ -61,7 +62,7 @@ class VectorIndexConfig:
     target_partition_size: int = 8192  # rows per IVF partition (~120 partitions at 1M rows)
     nprobes: int = 80
     refine_factor: int = 5  # for 10 results: 50 candidates re-ranked on their full vectors
-    hnsw_partitions: int = 2  # IVF_HNSW_SQ only: one graph per partition, every partition searched
+    hnsw_partitions: int = 1  # IVF_HNSW_SQ only: one graph per partition, every partition searched (see above)
     hnsw_m: int = 16  # IVF_HNSW_SQ only: graph neighbours per vector
     hnsw_ef_construction: int = 150  # IVF_HNSW_SQ only: candidates per insertion while building
     ef: int = 1500  # IVF_HNSW_SQ only: candidates a query keeps while walking each graph (see the module doc)
