@@ -23,8 +23,9 @@ Why these choices (measured with bench/bench_search.py on 1,000,000 segments, 2 
   0.972, against one graph at ``ef=1000`` 12.7 ms, 0.948 and ``ef=1500`` 12.7 ms, 0.964 (``ef=800``:
   0.925). Two graphs of 500,000 (each query walks both) needed ``ef=800`` for 0.964 at 13.0 ms and made
   the service ~5 ms slower than one. What it costs: training the graph takes ~330-385 s at 1M against
-  ~15 s for IVF_SQ, and each later ``optimize()`` that adds rows to it ~23 s against ~2 s; a compaction
-  that moves its rows rebuilds it, hence compaction before training (:func:`ensure_vector_index`).
+  ~15 s for IVF_SQ; adding 1,000 rows later (``optimize()``) took 2.5-3.2 s, as for IVF_SQ. A compaction
+  that moves the rows under a graph rebuilds it (287 s at 1M when training came first), hence
+  compaction before training (:func:`ensure_vector_index`).
   Worth it where a search must answer in milliseconds and the index is updated in the background (the
   ``search_index`` asset); below 500,000 rows IVF_SQ visits few enough rows to be as fast. The walk is
   this wide partly because of the benchmark corpus: its 1M vectors are noisy copies of 20,000 real
