@@ -15,6 +15,7 @@ synchronous (the CLI, notebooks, the service's worker threads): :func:`submit` r
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -23,16 +24,17 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
+_owner = 0  # the process that started _loop: a forked child inherits the variable but not the thread
 _lock = threading.Lock()
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
-    global _loop
+    global _loop, _owner
     with _lock:
-        if _loop is None or _loop.is_closed():
+        if _loop is None or _loop.is_closed() or _owner != os.getpid():
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="lancedb-queries", daemon=True).start()
-            _loop = loop
+            _loop, _owner = loop, os.getpid()
         return _loop
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -42,6 +43,19 @@ def test_submitted_coroutines_run_concurrently() -> None:
 
     jobs = [aio.submit(both_must_start()) for _ in range(2)]
     assert [job.result(timeout=10) for job in jobs] == [None, None]
+
+
+def test_a_forked_child_starts_its_own_loop_instead_of_waiting_on_its_parents() -> None:
+    aio.run(asyncio.sleep(0))  # the parent's loop thread exists; a fork copies the variable, not the thread
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            aio.submit(asyncio.sleep(0)).result(timeout=20)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
