@@ -242,9 +242,10 @@ def phase_hybrid(root: str, queries: list[str]) -> dict[str, Any]:
 
 def prewarm(paths: DataPaths) -> float:
     """Read every file of the live index generation once (into the page cache); returns the seconds taken."""
+    from cast_pipeline.search import store
+
     began = time.monotonic()
-    manifest = json.loads((paths.search_dir / "manifest.json").read_text(encoding="utf-8"))
-    for path in (paths.search_dir / manifest["generation"]).rglob("*"):
+    for path in (paths.search_dir / store.require_manifest(paths).generation).rglob("*"):
         if path.is_file():
             with path.open("rb") as f:
                 while f.read(1 << 22):
@@ -292,7 +293,7 @@ def phase_service(root: str, queries: list[str], clients: int = 8) -> dict[str, 
 
         out: dict[str, Any] = {}
         for mode in ("hybrid", "keyword", "semantic"):
-            out["prewarm_seconds"] = prewarm(DataPaths(Path(root)))
+            out[f"{mode}_prewarm_seconds"] = prewarm(DataPaths(Path(root)))
             for q in queries[:5]:
                 ask(mode)(q)  # warm-up: the first queries of a mode load its lazy parts
             out[mode] = summary([ask(mode)(q) for q in queries])
@@ -312,8 +313,8 @@ def phase_service(root: str, queries: list[str], clients: int = 8) -> dict[str, 
 
 
 def _baseline_module(ref: str) -> Any:
-    """``cast_pipeline.search.query`` (with its query encoder, row store and query loop where ``ref`` has
-    them) as of git ``ref``, importable next to today's."""
+    """``cast_pipeline.search.query`` (with its query encoder and row store where ``ref`` has them) as of
+    git ``ref``, importable next to today's."""
     import importlib
     import subprocess
 

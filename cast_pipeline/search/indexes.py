@@ -121,8 +121,9 @@ def vector_index_plan(rows: int, manifest: store.Manifest, config: VectorIndexCo
     return "train"
 
 
-def _vector_index_names(table: Table) -> list[str]:
-    return [ix.name for ix in table.list_indices() if ix.columns == ["vector"]]
+def _drop_vector_indexes(table: Table) -> None:
+    for name in [ix.name for ix in table.list_indices() if ix.columns == ["vector"]]:
+        table.drop_index(name)
 
 
 def drop_replaced_vector_index(table: Table, manifest: store.Manifest, config: VectorIndexConfig) -> None:
@@ -133,8 +134,7 @@ def drop_replaced_vector_index(table: Table, manifest: store.Manifest, config: V
     :func:`ensure_vector_index` replaces right after. Readers keep the version they opened meanwhile.
     """
     if vector_index_plan(table.count_rows(), manifest, config) != "keep":
-        for name in _vector_index_names(table):
-            table.drop_index(name)
+        _drop_vector_indexes(table)
 
 
 def ensure_vector_index(table: Table, manifest: store.Manifest, config: VectorIndexConfig) -> store.Manifest:
@@ -148,8 +148,7 @@ def ensure_vector_index(table: Table, manifest: store.Manifest, config: VectorIn
     n = table.count_rows()
     plan = vector_index_plan(n, manifest, config)
     if plan == "none":
-        for name in _vector_index_names(table):
-            table.drop_index(name)
+        _drop_vector_indexes(table)  # already gone when drop_replaced_vector_index ran first
         return manifest.touched(vector_index_rows=0)
     if plan == "keep":
         return manifest  # new rows joined the trained index in optimize()

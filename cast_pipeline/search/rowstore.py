@@ -96,7 +96,7 @@ class RowStore:
     def details(self, row_ids: Sequence[int]) -> list[dict[str, Any]]:
         """Every field a segment result shows, in the order of ``row_ids``."""
         at = self.positions(row_ids)
-        texts = self.text.take(pa.array(at, type=pa.int64())).to_pylist() if len(at) else []
+        texts = self.text.take(pa.array(at, type=pa.int64())).to_pylist()
         out = []
         for i, text in zip(at, texts, strict=True):
             key = self.episode_keys[self.episode[i]]
