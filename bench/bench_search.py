@@ -339,7 +339,8 @@ def _baseline_module(ref: str) -> Any:
 
 def phase_baseline(root: str, queries: list[str], ref: str) -> dict[str, Any]:
     """Today's search path against the one of git ``ref``, query by query in one process (so machine
-    load hits both alike): p50/p95 of each and today's p50 as a share of the baseline's."""
+    load hits both alike): p50/p95 of each, today's p50 as a share of the baseline's, and the share of
+    queries whose episode rows and segment rows (keys, in order) are the same in both."""
     from cast_pipeline.search.query import SearchIndex
 
     paths = DataPaths(Path(root))
@@ -352,13 +353,24 @@ def phase_baseline(root: str, queries: list[str], ref: str) -> dict[str, Any]:
         old.search(queries[0], mode=mode, limit=10)
         new.search_rows(queries[0], mode=mode, limit=10)
         lat: dict[str, list[float]] = {"baseline": [], "today": []}
+        same = {"episodes": 0, "segments": 0}
         for q in queries:
+            found = {}
             for name, run in (("baseline", old.search), ("today", new.search_rows)):
                 began_q = time.perf_counter()
-                run(q, mode=mode, limit=10)
+                rows = run(q, mode=mode, limit=10)
                 lat[name].append((time.perf_counter() - began_q) * 1000)
+                rows = rows.to_dict("records") if hasattr(rows, "to_dict") else rows
+                found[name] = {
+                    kind: [(r["episode_key"], r["segment_index"], r["passage_index"]) for r in rows
+                           if r["result_type"] == kind[:-1]]
+                    for kind in same
+                }  # fmt: skip
+            for kind in same:
+                same[kind] += found["baseline"][kind] == found["today"][kind]
         out[mode] = {name: summary(values) for name, values in lat.items()}
         out[mode]["p50_ratio"] = round(out[mode]["today"]["p50_ms"] / out[mode]["baseline"]["p50_ms"], 2)
+        out[mode] |= {f"same_{kind}": round(n / len(queries), 3) for kind, n in same.items()}
     return out | {"load_avg": os.getloadavg()}
 
 

@@ -30,6 +30,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _read_tables(paths: DataPaths, manifest: store.Manifest, deep: bool) -> None:
+    from cast_pipeline.search.filters import SearchFilter
     from cast_pipeline.search.query import SearchIndex
     from cast_pipeline.search.text import parse_query
 
@@ -43,7 +44,7 @@ def _read_tables(paths: DataPaths, manifest: store.Manifest, deep: bool) -> None
     index = SearchIndex.open(paths)
     parsed = parse_query(_PROBE)
     index.keyword_segments(parsed, None, 1)
-    index.episode_matches(parsed, None, 1)
+    index.episode_matches(parsed, SearchFilter(), 1)
     probe = [1.0] + [0.0] * (manifest.dim - 1)
     index.segments.search(probe, vector_column_name="vector").distance_type("cosine").select(
         ["episode_key", "_distance"]

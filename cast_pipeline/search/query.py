@@ -5,9 +5,10 @@ pre-filter (feed, since date) and answer in milliseconds; DuckDB's BM25 was 13x 
 corpus (see :mod:`cast_pipeline.search.analytics`). Filters are applied inside each search
 (``prefilter``), never after it, so a narrow filter still fills the page.
 
-Where the time goes at 1M rows (bench/bench_search.py): the full-text searches (segments, episode titles,
-descriptions) start at once on LanceDB's async API (:mod:`cast_pipeline.search.aio`), the caller's thread
-embeds the query (ONNX, one thread) meanwhile, then the vector search joins them. The retrievers return
+Where the time goes at 1M rows (bench/bench_search.py): the segments' full-text search starts on
+LanceDB's async API (:mod:`cast_pipeline.search.aio`), the caller's thread embeds the query (ONNX, one
+thread) and matches episode titles and descriptions in memory (:mod:`.episode_text`: a LanceDB query
+costs ~3 ms of CPU however small its table) meanwhile, then the vector search joins them. The retrievers return
 row ids and scores only; keys, times, text and episode fields come from the in-memory
 :class:`~cast_pipeline.search.rowstore.RowStore`, because reading columns of 2 x 50 candidates from
 LanceDB cost more than the searches themselves.
@@ -23,9 +24,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from lancedb.query import BooleanQuery, FullTextQuery, MatchQuery, MultiMatchQuery, Occur, PhraseQuery
@@ -35,6 +35,8 @@ from cast_pipeline.feeds.removed import removed_keys
 from cast_pipeline.keys import feed_key as feed_key_of_url
 from cast_pipeline.paths import DataPaths
 from cast_pipeline.search import aio, store
+from cast_pipeline.search.episode_text import EpisodeText
+from cast_pipeline.search.filters import SearchFilter, end_of, moment
 from cast_pipeline.search.hybrid import MAX_PER_EPISODE, cap_per_group, overfetch, reciprocal_rank_fusion
 from cast_pipeline.search.indexes import VectorIndexConfig
 from cast_pipeline.search.languages import fts_columns
@@ -62,36 +64,6 @@ MAX_EPISODE_RESULTS = 3
 MIN_SIMILARITY = 0.3
 
 
-def _since_filter(since: date | datetime | str | None, name: str = "since", op: str = ">=") -> str | None:
-    if since is None:
-        return None
-    if isinstance(since, str):
-        try:
-            since = datetime.fromisoformat(since.strip())
-        except ValueError:
-            raise ValueError(f"{name} must be a date such as 2024-01-31, got {since!r}") from None
-    if not isinstance(since, datetime):
-        since = datetime(since.year, since.month, since.day, tzinfo=UTC)
-    since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
-    return f"published {op} TIMESTAMP '{since.strftime('%Y-%m-%dT%H:%M:%S')}Z'"
-
-
-def _until_filter(until: date | datetime | str | None) -> str | None:
-    """Published before the end of ``until`` (a date includes its whole day)."""
-    if isinstance(until, str) and len(until.strip()) == 10:
-        try:
-            until = date.fromisoformat(until.strip())
-        except ValueError:
-            raise ValueError(f"until must be a date such as 2024-01-31, got {until!r}") from None
-    if type(until) is date:
-        until = datetime(until.year, until.month, until.day, tzinfo=UTC) + timedelta(days=1)
-    return _since_filter(until, "until", "<")
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _fts_queries(parsed: ParsedQuery, columns: list[str]) -> list[FullTextQuery]:
     """Full-text queries covering ``columns`` (one per language), each tokenized by its column's index.
 
@@ -117,11 +89,11 @@ class SearchIndex:
     segments: Table
     episodes: Table
     vector_config: VectorIndexConfig
-    asegments: AsyncTable  # the same tables on LanceDB's async API, which the searches use (see .aio)
-    aepisodes: AsyncTable
-    fts: dict[str, list[str]] = field(default_factory=dict)  # field -> language columns that have an index
+    asegments: AsyncTable  # the segments table on LanceDB's async API, which the searches use (see .aio)
+    fts: list[str] = field(default_factory=list)  # the segments' language columns that have a full-text index
     hnsw: bool = False  # the vector index is a graph (IVF_HNSW_SQ): queried with ``ef``, every partition
     _rows: RowStore | None = field(default=None, repr=False)
+    _episode_text: EpisodeText | None = field(default=None, repr=False)
     _rows_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -132,22 +104,29 @@ class SearchIndex:
                 self._rows = RowStore.load(self.segments, self.episodes)
             return self._rows
 
+    @property
+    def episode_text(self) -> EpisodeText:
+        """Titles and descriptions of this version's episodes, searchable in memory (see :mod:`.episode_text`)."""
+        rows = self.rows
+        with self._rows_lock:
+            if self._episode_text is None:
+                self._episode_text = EpisodeText(rows.episodes.values())
+            return self._episode_text
+
     def __post_init__(self) -> None:
         vector_types = [ix.index_type for ix in self.segments.list_indices() if ix.columns == ["vector"]]
         self.hnsw = any("hnsw" in t.lower() for t in vector_types)  # what is on disk, not what config says
-        for table, names in ((self.segments, ("text",)), (self.episodes, ("title", "description"))):
-            indexed = {c for ix in table.list_indices() for c in ix.columns if ix.index_type == "FTS"}
-            for name in names:
-                self.fts[name] = [c for c in fts_columns(name).values() if c in indexed]
+        indexed = {c for ix in self.segments.list_indices() for c in ix.columns if ix.index_type == "FTS"}
+        self.fts = [c for c in fts_columns("text").values() if c in indexed]
 
     @classmethod
     def open(cls, paths: DataPaths, vector_config: VectorIndexConfig | None = None) -> SearchIndex:
         manifest = store.require_manifest(paths)
         db = store.connect(paths, manifest.generation)
         segments, episodes = db.open_table(store.SEGMENTS), db.open_table(store.EPISODES)
-        asegments, aepisodes = aio.run(_open_async(paths, manifest.generation))
+        asegments = aio.run(_open_async(paths, manifest.generation))
         config = vector_config or VectorIndexConfig()
-        return cls(paths, manifest, segments, episodes, config, asegments, aepisodes)
+        return cls(paths, manifest, segments, episodes, config, asegments)
 
     def resolve_feeds(self, feed: str) -> list[str]:
         """Feed keys matching a feed key, title (any case) or URL; ValueError naming known feeds if none."""
@@ -166,46 +145,40 @@ class SearchIndex:
             raise ValueError(f"no indexed feed matches {feed!r} (by key, title or URL); known feeds: {known}")
         return keys
 
-    def where(
+    def filter(
         self,
         feed: str | None,
         since: date | datetime | str | None,
         until: date | datetime | str | None = None,
         include_removed: bool = False,
-    ) -> str | None:
-        """The SQL pre-filter for ``feed``, ``since``, ``until`` and removed episodes (None: no filter).
+    ) -> SearchFilter:
+        """The filter for ``feed``, ``since``, ``until`` and removed episodes.
 
         Episodes that left their feed (cast_pipeline.feeds.removed) stay in the index and are filtered
         out here unless ``include_removed``: a feed refresh hides them at once, no index rebuild needed.
         """
-        parts = []
-        if not include_removed and (gone := removed_keys(self.paths)):
-            parts.append("episode_key NOT IN (" + ", ".join(map(_sql_str, sorted(gone))) + ")")
-        if feed:
-            parts.append("feed_key IN (" + ", ".join(map(_sql_str, self.resolve_feeds(feed))) + ")")
-        for sql in (_since_filter(since), _until_filter(until)):
-            if sql is not None:
-                parts.append(sql)
-        return " AND ".join(parts) or None
+        return SearchFilter(
+            hidden=frozenset() if include_removed else frozenset(removed_keys(self.paths)),
+            feeds=frozenset(self.resolve_feeds(feed)) if feed else None,
+            since=moment(since, "since"),
+            before=end_of(until),
+        )
 
-    async def _fts(
-        self, table: AsyncTable, field_name: str, parsed: ParsedQuery, where: str | None, k: int, fields: list[str]
-    ) -> list[Hit]:
-        """Top ``k`` rows of ``table`` by BM25 on ``field_name`` (every language column at once)."""
-        if parsed.phrases and field_name not in fields:
-            fields = [*fields, field_name]
+    async def _fts(self, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
+        """Top ``k`` segments by BM25 over every language column's full-text index."""
+        fields = ["text"] if parsed.phrases else []
 
         async def one(fts_query: FullTextQuery) -> list[Hit]:
             # fast_search: no flat scan for rows missing from the full-text index (~1.5 ms a query at 1M
             # rows); the search_index asset indexes every row (optimize) before it writes the manifest.
-            q = table.query().nearest_to_text(fts_query).select([*fields, "_score"]).with_row_id().limit(k)
+            q = self.asegments.query().nearest_to_text(fts_query).select([*fields, "_score"]).with_row_id().limit(k)
             q = q.fast_search()
             return await (q.where(where) if where else q).to_list()  # a pre-filter (LanceDB's default)
 
-        found = await asyncio.gather(*(one(f) for f in _fts_queries(parsed, self.fts[field_name])))
+        found = await asyncio.gather(*(one(f) for f in _fts_queries(parsed, self.fts)))
         hits = [h for rows in found for h in rows]
         if parsed.phrases:
-            hits = [h for h in hits if contains_phrases(h[field_name], parsed.phrases)]
+            hits = [h for h in hits if contains_phrases(h["text"], parsed.phrases)]
         hits.sort(key=lambda h: -h["_score"])  # a row sits in one language column only: no duplicates
         return hits[:k]
 
@@ -235,7 +208,7 @@ class SearchIndex:
 
     def keyword_segments(self, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
         """Top ``k`` segments by BM25 over every language's full-text index: ``_rowid``, ``_score`` and keys."""
-        return self._with_keys(aio.run(self._fts(self.asegments, "text", parsed, where, k, [])))
+        return self._with_keys(aio.run(self._fts(parsed, where, k)))
 
     def semantic_segments(
         self, vector: Sequence[float], parsed: ParsedQuery, where: str | None, k: int, min_similarity: float
@@ -249,16 +222,13 @@ class SearchIndex:
         ids = list(row_ids)
         return dict(zip(ids, self.rows.details(ids), strict=True))
 
-    async def _episode_hits(self, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
-        """Episodes whose title matches (best first), then, if fewer than ``k``, those whose description does.
-
-        Both searches run at once: waiting for the titles first cost ~2.5 ms a query at 1M rows, and with
-        1-3 word queries the titles alone rarely fill the list."""
-        titles, descriptions = await asyncio.gather(
-            self._fts(self.aepisodes, "title", parsed, where, k, ["episode_key"]),
-            self._fts(self.aepisodes, "description", parsed, where, k, ["episode_key"]),
-        )
-        return titles + descriptions if len({h["episode_key"] for h in titles}) < k else titles
+    def _episode_hits(self, parsed: ParsedQuery, flt: SearchFilter, k: int) -> list[Hit]:
+        """Episodes whose title matches (best first), then, if fewer than ``k``, those whose description does
+        (in memory, see :mod:`.episode_text`)."""
+        titles = self.episode_text.search("title", parsed, k, flt.accepts)
+        if len({h["episode_key"] for h in titles}) >= k:
+            return titles
+        return titles + self.episode_text.search("description", parsed, k, flt.accepts)
 
     def _episodes(self, found: list[Hit], k: int) -> list[Hit]:
         seen: set[str] = set()
@@ -270,9 +240,9 @@ class SearchIndex:
                 out.append(h)
         return out[:k]
 
-    def episode_matches(self, parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
+    def episode_matches(self, parsed: ParsedQuery, flt: SearchFilter, k: int) -> list[Hit]:
         """Episodes whose title matches (best first), then those whose description does."""
-        return self._episodes(aio.run(self._episode_hits(parsed, where, k)), k)
+        return self._episodes(self._episode_hits(parsed, flt, k), k)
 
     def search(
         self,
@@ -315,20 +285,17 @@ class SearchIndex:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         parsed = parse_query(query)
-        where = self.where(feed, since, until, include_removed)
+        flt = self.filter(feed, since, until, include_removed)
+        where = flt.sql
         k = overfetch(limit)
-        n_episodes = min(limit, MAX_EPISODE_RESULTS)
-        episodes_job: Future[list[Hit]] | None = None
-        keyword_job: Future[list[Hit]] | None = None
-        if mode != "semantic":
-            episodes_job = aio.submit(self._episode_hits(parsed, where, n_episodes))
-            keyword_job = aio.submit(self._fts(self.asegments, "text", parsed, where, k, []))
+        keyword_job = aio.submit(self._fts(parsed, where, k)) if mode != "semantic" else None
         meaning: list[Hit] = []
         if mode != "keyword":  # the full-text legs run meanwhile
             vector = load_query_encoder(self.manifest.model).encode([parsed.text])[0]
             meaning = self._meaning(aio.run(self._nearest(vector, parsed, where, k)), parsed, min_similarity)
+        n_episodes = min(limit, MAX_EPISODE_RESULTS)
+        episodes = self.episode_matches(parsed, flt, n_episodes) if mode != "semantic" else []
         keyword = self._with_keys(keyword_job.result()) if keyword_job else []
-        episodes = self._episodes(episodes_job.result(), n_episodes) if episodes_job else []
         rows = [episode_row(h, parsed) for h in episodes]
         by_key = {_key(h): h for h in [*meaning, *keyword]}
         fused = reciprocal_rank_fusion([("keyword", list(map(_key, keyword))), ("meaning", list(map(_key, meaning)))])
@@ -341,9 +308,9 @@ class SearchIndex:
         return rows
 
 
-async def _open_async(paths: DataPaths, generation: str) -> tuple[AsyncTable, AsyncTable]:
+async def _open_async(paths: DataPaths, generation: str) -> AsyncTable:
     db = await store.connect_async(paths, generation)
-    return await db.open_table(store.SEGMENTS), await db.open_table(store.EPISODES)
+    return await db.open_table(store.SEGMENTS)
 
 
 def _key(hit: Hit) -> tuple[str, int, int]:

@@ -26,8 +26,10 @@ import pyarrow.compute as pc
 if TYPE_CHECKING:
     from lancedb.table import Table
 
-EPISODE_COLUMNS = ["episode_key", "feed_key", "feed_title", "title", "description", "published", "enclosure_url"]
-_SHOWN_WITH_SEGMENTS = [c for c in EPISODE_COLUMNS if c != "description"]
+EPISODE_COLUMNS = [
+    "episode_key", "feed_key", "feed_title", "title", "description", "published", "enclosure_url", "language",
+]  # fmt: skip
+_SHOWN_WITH_SEGMENTS = [c for c in EPISODE_COLUMNS if c not in ("description", "language")]
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
