@@ -22,6 +22,7 @@ matches first, users expect them on top) and ``segment`` (a passage of a transcr
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from cast_pipeline.search.hybrid import MAX_PER_EPISODE, cap_per_group, overfetc
 from cast_pipeline.search.indexes import VectorIndexConfig
 from cast_pipeline.search.languages import fts_columns
 from cast_pipeline.search.onnx_encoder import load_query_encoder
+from cast_pipeline.search.rerank import ExactVectors, fits_in_memory
 from cast_pipeline.search.results import (
     RESULT_COLUMNS,
     Hit,
@@ -53,6 +55,8 @@ from cast_pipeline.search.text import ParsedQuery, contains_phrases, parse_query
 
 if TYPE_CHECKING:
     import pandas as pd
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MODES", "RESULT_COLUMNS", "Mode", "SearchIndex"]
 
@@ -94,6 +98,8 @@ class SearchIndex:
     hnsw: bool = False  # the vector index is a graph (IVF_HNSW_SQ): queried with ``ef``, every partition
     _rows: RowStore | None = field(default=None, repr=False)
     _episode_text: EpisodeText | None = field(default=None, repr=False)
+    exact_vectors: ExactVectors | None = field(default=None, repr=False)  # see load_exact_vectors
+    _exact_started: bool = field(default=False, repr=False)
     _rows_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -112,6 +118,31 @@ class SearchIndex:
             if self._episode_text is None:
                 self._episode_text = EpisodeText(rows.episodes.values())
             return self._episode_text
+
+    def load_exact_vectors(self) -> bool:
+        """Hold every vector in memory to re-rank the ANN index's candidates exactly (see :mod:`.rerank`);
+        False, and LanceDB keeps refining, when there is no ANN index or it would not fit."""
+        if not self.manifest.vector_index_rows or not fits_in_memory(len(self.rows.row_ids), self.manifest.dim):
+            return False
+        if self.exact_vectors is None:
+            self.exact_vectors = ExactVectors.load(self.segments, self.rows, self.manifest.dim)
+        return True
+
+    def load_exact_vectors_in_background(self) -> None:
+        """:meth:`load_exact_vectors` on a daemon thread, once per index version (what the service does:
+        queries go on with LanceDB's refine meanwhile)."""
+        with self._rows_lock:
+            if self._exact_started:
+                return
+            self._exact_started = True
+
+        def load() -> None:
+            try:
+                self.load_exact_vectors()
+            except Exception as exc:  # a damaged table: searches keep LanceDB's refine and say what failed
+                log.warning("exact re-ranking off for %s: %s", self.manifest.generation, exc)
+
+        threading.Thread(target=load, name="exact-vectors", daemon=True).start()
 
     def __post_init__(self) -> None:
         vector_types = [ix.index_type for ix in self.segments.list_indices() if ix.columns == ["vector"]]
@@ -185,14 +216,21 @@ class SearchIndex:
     async def _nearest(self, vector: Sequence[float], parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
         """Top ``k`` rows by cosine distance (exact below the ANN threshold, refined above it)."""
         q = self.asegments.query().nearest_to(vector).column("vector").distance_type("cosine")
+        exact = self.exact_vectors if self.manifest.vector_index_rows else None
+        candidates = k
         if self.manifest.vector_index_rows:
             config = self.vector_config
             refine = config.refine_for(k)
-            q = q.nprobes(config.query_nprobes(self.hnsw)).refine_factor(refine)
+            q = q.nprobes(config.query_nprobes(self.hnsw))
+            if exact is None:
+                q = q.refine_factor(refine)  # LanceDB reads the candidates' full vectors back (see .rerank)
+            else:
+                candidates = k * refine
             if self.hnsw:
                 q = q.ef(max(config.ef, k * refine))  # the graph walk must keep every candidate it returns
-        q = q.select(["text", "_distance"] if parsed.phrases else ["_distance"]).with_row_id().limit(k)
-        return await (q.where(where) if where else q).to_list()
+        q = q.select(["text", "_distance"] if parsed.phrases else ["_distance"]).with_row_id().limit(candidates)
+        hits = await (q.where(where) if where else q).to_list()
+        return hits if exact is None else exact.rerank(hits, vector, self.rows, k)
 
     def _meaning(self, hits: list[Hit], parsed: ParsedQuery, min_similarity: float) -> list[Hit]:
         for h in hits:

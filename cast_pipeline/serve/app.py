@@ -175,6 +175,7 @@ def warm_up(library: Library) -> None:
         from cast_pipeline.search.onnx_encoder import load_query_encoder
 
         load_query_encoder(index.manifest.model).encode(["warm up"])
+        index.load_exact_vectors_in_background()  # exact re-ranking from memory, see cast_pipeline.search.rerank
     except Exception as exc:  # no index yet, model trouble: the first search will say why
         log.warning("warm-up skipped: %s", exc)
 

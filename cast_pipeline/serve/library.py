@@ -305,6 +305,7 @@ class Library:
         offset_n = _int("offset", offset, 0, 0, MAX_OFFSET)
         since, until = _date("since", since), _date("until", until)
         index = self.index()
+        index.load_exact_vectors_in_background()  # once per index version, see cast_pipeline.search.rerank
         removed = str(include_removed or "").lower() in ("1", "true", "yes")
         try:
             rows = index.search_rows(
