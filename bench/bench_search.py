@@ -281,6 +281,10 @@ def phase_service(root: str, queries: list[str], clients: int = 8) -> dict[str, 
                 raise RuntimeError(f"cast-pipeline serve did not start: {log_file.read_text(encoding='utf-8')}")
             time.sleep(0.1)
         base = f"{url}/api/search?"
+        while json.load(urllib.request.urlopen(f"{url}/api/health"))["index"].get("exact_rerank") != "memory":
+            if time.monotonic() > deadline:  # the vectors did not fit, or the server said why in its log
+                break
+            time.sleep(0.5)  # the server reads every vector once in the background (see search.rerank)
 
         def ask(mode: str) -> Callable[[str], float]:
             def one(q: str) -> float:
@@ -477,6 +481,8 @@ def main() -> None:
         "--index-type", default=None, choices=["auto", "IVF_SQ", "IVF_HNSW_SQ", "IVF_PQ"],
         help="vector index to build (default: the pipeline's, VectorIndexConfig.index_type)",
     )  # fmt: skip
+    parser.add_argument("--hnsw-m", type=int, default=None, help="VectorIndexConfig.hnsw_m")
+    parser.add_argument("--hnsw-ef-construction", type=int, default=None, help="VectorIndexConfig.hnsw_ef_construction")
     parser.add_argument("--baseline-ref", default="main", help="git ref whose search path the baseline phase times")
     args = parser.parse_args()
     phases = set(args.phases.split(","))
@@ -497,6 +503,10 @@ def main() -> None:
             config = replace(config, min_rows=args.ann_min_rows)
         if args.index_type is not None:
             config = replace(config, index_type=args.index_type)
+        if args.hnsw_m is not None:
+            config = replace(config, hnsw_m=args.hnsw_m)
+        if args.hnsw_ef_construction is not None:
+            config = replace(config, hnsw_ef_construction=args.hnsw_ef_construction)
         default_grid = HNSW_GRID if config.index_type_for(n) == "IVF_HNSW_SQ" else GRID
         grid_configs = [tuple(map(int, g.split("/"))) for g in args.grid.split(",")] if args.grid else default_grid
         if args.reuse:  # same seed, same phrases and queries; the vectors were not kept

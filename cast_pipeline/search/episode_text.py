@@ -68,18 +68,18 @@ class _Inverted:
 
     postings: dict[str, dict[int, int]]
     lengths: dict[int, int]
+    mean_length: float = 1.0
 
     def idf(self, term: str) -> float:
         n = len(self.postings.get(term, ()))
         return math.log(1 + (len(self.lengths) - n + 0.5) / (n + 0.5))
 
     def scores(self, terms: Iterable[str], required: list[list[str]]) -> dict[int, float]:
-        avg = sum(self.lengths.values()) / max(len(self.lengths), 1)
         out: dict[int, float] = defaultdict(float)
         for term in set(terms):
             idf = self.idf(term)
             for doc, tf in self.postings.get(term, {}).items():
-                norm = tf + K1 * (1 - B + B * self.lengths[doc] / avg)
+                norm = tf + K1 * (1 - B + B * self.lengths[doc] / self.mean_length)
                 out[doc] += idf * tf * (K1 + 1) / norm
         for phrase in required:  # every word of a quoted phrase must be there (the text is checked later)
             out = {doc: s for doc, s in out.items() if all(doc in self.postings.get(t, {}) for t in phrase)}
@@ -103,6 +103,8 @@ class EpisodeText:
                 inverted.lengths[doc] = len(terms)
                 for term, tf in Counter(terms).items():
                     inverted.postings.setdefault(term, {})[doc] = tf
+        for inverted in self.fields.values():
+            inverted.mean_length = sum(inverted.lengths.values()) / len(inverted.lengths)
 
     def search(
         self,

@@ -317,8 +317,9 @@ class SearchIndex:
     ) -> list[dict[str, Any]]:
         """:meth:`search` as a list of dicts with the keys :data:`RESULT_COLUMNS` (what the service sends).
 
-        The full-text legs run on the query loop while this thread embeds the query; fusion and the
-        page's fields then come from the row store.
+        The full-text leg runs on the query loop while this thread embeds the query, and the vector leg
+        while it matches episode titles and descriptions in memory; fusion and the page's fields then
+        come from the row store.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -327,12 +328,13 @@ class SearchIndex:
         where = flt.sql
         k = overfetch(limit)
         keyword_job = aio.submit(self._fts(parsed, where, k)) if mode != "semantic" else None
-        meaning: list[Hit] = []
-        if mode != "keyword":  # the full-text legs run meanwhile
+        vector_job = None
+        if mode != "keyword":  # the full-text leg runs meanwhile
             vector = load_query_encoder(self.manifest.model).encode([parsed.text])[0]
-            meaning = self._meaning(aio.run(self._nearest(vector, parsed, where, k)), parsed, min_similarity)
-        n_episodes = min(limit, MAX_EPISODE_RESULTS)
+            vector_job = aio.submit(self._nearest(vector, parsed, where, k))
+        n_episodes = min(limit, MAX_EPISODE_RESULTS)  # titles and descriptions in memory, while LanceDB searches
         episodes = self.episode_matches(parsed, flt, n_episodes) if mode != "semantic" else []
+        meaning = self._meaning(vector_job.result(), parsed, min_similarity) if vector_job else []
         keyword = self._with_keys(keyword_job.result()) if keyword_job else []
         rows = [episode_row(h, parsed) for h in episodes]
         by_key = {_key(h): h for h in [*meaning, *keyword]}

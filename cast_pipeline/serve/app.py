@@ -105,6 +105,7 @@ def api_routes(library: Library) -> list[Route]:
             state: dict[str, Any] = {
                 "status": "ok", "generation": index.manifest.generation, "model": index.manifest.model,
                 "updated": index.manifest.updated,
+                "exact_rerank": "memory" if index.exact_vectors is not None else "lancedb",  # see search.rerank
             }  # fmt: skip
         except LibraryError as exc:
             state = {"status": "degraded", "error": str(exc)}

@@ -20,6 +20,7 @@ def test_health_names_the_live_index(service: Service) -> None:
     body = service.client().get("/api/health").json()
     assert body["index"]["status"] == "ok"
     assert body["index"]["model"] == "all-MiniLM-L6-v2"
+    assert body["index"]["exact_rerank"] == "lancedb"  # a small archive: exact search, no ANN candidates to re-rank
 
 
 def test_search_gives_the_same_results_as_the_library_function(service: Service, archive: DataPaths) -> None:
