@@ -8,12 +8,14 @@ cost. An archive has thousands to a few hundred thousand episodes: their titles 
 in memory, and a query there costs ~0.1 ms. LanceDB stays the store (the ``episodes`` table and its
 full-text indexes are still built; the CLI's and the service's answers come from here).
 
-Analysis is LanceDB's (tantivy's) for the feed's language, so a query matches the same words in a title
-as in a transcript: runs of letters and digits, tokens of 40 bytes or more dropped, lower case, the
-language's stop words (:mod:`.stopwords`) removed, then ASCII folding and the Snowball stemmer
-(``PyStemmer``, the same algorithms as LanceDB's ``rust-stemmers``). Episodes without a supported
-language (``simple``) are lower-cased and folded only. A test compares the words matched with
-LanceDB's own index. Scores are BM25 (k1 1.2, b 0.75) per field and language.
+Analysis is LanceDB's for the feed's language (found by probing its index), so a query matches the same
+words in a title as in a transcript: runs of letters and digits, tokens of 40 bytes or more dropped,
+lower case, the Snowball stemmer (``PyStemmer``), then the language's stop words (:mod:`.stopwords`)
+dropped *after* stemming ("les" -> "le" is dropped, "machen" -> "mach" is kept), then ASCII folding.
+Episodes without a supported language (``simple``) are lower-cased and folded only. Scores are BM25
+(k1 1.2, b 0.75) per field and language; documents without terms count neither in N nor in the mean
+length. Tests compare the titles matched and their scores with LanceDB's own index (at 1M, 200 of 200
+benchmark queries gave the same episode rows).
 """
 
 from __future__ import annotations
