@@ -216,7 +216,7 @@ class SearchIndex:
     async def _nearest(self, vector: Sequence[float], parsed: ParsedQuery, where: str | None, k: int) -> list[Hit]:
         """Top ``k`` rows by cosine distance (exact below the ANN threshold, refined above it)."""
         q = self.asegments.query().nearest_to(vector).column("vector").distance_type("cosine")
-        exact = self.exact_vectors if self.manifest.vector_index_rows else None
+        exact = self.exact_vectors  # loaded only where there is an ANN index
         candidates = k
         if self.manifest.vector_index_rows:
             config = self.vector_config

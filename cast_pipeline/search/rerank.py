@@ -17,16 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from cast_pipeline.search.results import Hit
 
 if TYPE_CHECKING:
     from lancedb.table import Table
 
     from cast_pipeline.search.rowstore import RowStore
 
-Hit = dict[str, Any]
 MEMORY_SHARE = 0.25  # at most this share of the memory available when loading
 
 
