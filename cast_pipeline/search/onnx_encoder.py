@@ -7,6 +7,12 @@ contains the whole sentence-transformers pipeline of a mean-pooling model (trans
 over the attention mask, L2 normalisation), so its vectors match ``Embedder.encode`` (cosine >= 0.999,
 tested) and can be compared with the phrase vectors in the index.
 
+The graph is exported with plain ("eager") attention, which ONNX Runtime's transformer optimizer can
+fuse into one ``Attention`` node per layer (plus ``SkipLayerNormalization``, ``BiasGelu`` and
+``EmbedLayerNormalization``): 62 nodes instead of ~350 for all-MiniLM-L6-v2, and a query encodes in
+0.85-0.93x the time (session 19, same process, interleaved). The fused graph is kept only if it gives
+the same vectors as the unfused one on a padded batch (:func:`fuse_transformer_ops`).
+
 The export needs torch and happens once per model at first use; the ``.onnx`` file is cached under
 ``CAST_CACHE_DIR`` (atomically written, keyed by the weights' size and mtime, so a changed model is
 re-exported). Only local sentence-transformers directories (the bundled all-MiniLM-L6-v2 or a path)
@@ -22,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +41,7 @@ from cast_pipeline.paths import atomic_path
 from cast_pipeline.search.embeddings import load_embedder, resolve_model
 
 log = logging.getLogger(__name__)
-EXPORT_FORMAT = "st-mean-v1"  # bump when the exported graph changes
+EXPORT_FORMAT = "st-mean-v2"  # bump when the exported graph changes (v2: eager attention, fused)
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -102,7 +109,8 @@ def export_model(files: ModelFiles, target: Path) -> Path:
     import torch
     from transformers import AutoModel
 
-    base = AutoModel.from_pretrained(str(files.directory))
+    # eager attention: the scaled-dot-product export hides the pattern the fusion below looks for
+    base = AutoModel.from_pretrained(str(files.directory), attn_implementation="eager")
     base.eval()
 
     class SentenceEncoder(torch.nn.Module):
@@ -132,7 +140,49 @@ def export_model(files: ModelFiles, target: Path) -> Path:
             opset_version=17,
             dynamo=False,
         )
+        heads, hidden = getattr(base.config, "num_attention_heads", 0), getattr(base.config, "hidden_size", 0)
+        fuse_transformer_ops(tmp, num_heads=heads, hidden_size=hidden)
     return target
+
+
+def fuse_transformer_ops(path: Path, *, num_heads: int, hidden_size: int) -> bool:
+    """Rewrite the exported graph at ``path`` with ONNX Runtime's BERT fusions if they keep its vectors.
+
+    Returns whether it did; a model the optimizer does not understand (or a fusion that changes the
+    output, checked on a padded batch) keeps the unfused graph, which is slower, not wrong.
+    """
+    candidate = path.with_name(path.name + ".fused.tmp")
+    try:
+        import onnxruntime.transformers
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        for module in Path(onnxruntime.transformers.__file__).parent.glob("*.py"):  # loggers named by module:
+            logging.getLogger(module.stem).setLevel(logging.ERROR)  # a page of "fused ..." notes at INFO
+        fused = optimize_model(str(path), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=0)
+        fused.save_model_to_file(str(candidate))
+        if not _same_vectors(path, candidate):
+            log.warning("the fused ONNX graph of %s changes its vectors; keeping the unfused graph", path.name)
+            return False
+        os.replace(candidate, path)
+        return True
+    except Exception as exc:  # an architecture the optimizer does not know: the unfused graph works
+        log.info("no operator fusion for %s (%s: %s)", path.name, exc.__class__.__name__, exc)
+        return False
+    finally:
+        candidate.unlink(missing_ok=True)
+
+
+def _same_vectors(reference: Path, candidate: Path) -> bool:
+    """Both graphs embed a padded batch (lengths 12, 5, 1) to the same vectors (cosine >= 0.99999)."""
+    ids = np.zeros((3, 12), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for row, length in enumerate((12, 5, 1)):
+        ids[row, :length] = np.arange(length) * 37 % 900 + 100  # ordinary word pieces in any BERT vocabulary
+        mask[row, :length] = 1
+    feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    a, b = (_session(p).run(["embedding"], feeds)[0] for p in (reference, candidate))
+    cosines = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return bool(np.all(cosines >= 0.99999) and np.allclose(a, b, atol=1e-3))
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,15 +208,9 @@ class OnnxQueryEncoder:
         return np.ascontiguousarray(self._session.run(["embedding"], feeds)[0], dtype=np.float32)
 
 
-def load_onnx_encoder(model_name: str, files: ModelFiles, *, cache: Path | None = None) -> OnnxQueryEncoder:
-    """The ONNX encoder of ``files``, exporting it first when the cache has none."""
+def _session(path: Path) -> Any:
     import onnxruntime as ort
-    from tokenizers import Tokenizer
 
-    target = cached_model_path(files, cache)
-    if not target.is_file():
-        log.info("exporting %s to ONNX for fast query encoding (once): %s", model_name, target)
-        export_model(files, target)
     options = ort.SessionOptions()
     # One thread, no spin-waiting: a query is a handful of tokens (a second thread saved <1 ms), and the
     # service runs the encoder next to LanceDB's searches and other requests, whose cores spinning
@@ -176,7 +220,18 @@ def load_onnx_encoder(model_name: str, files: ModelFiles, *, cache: Path | None 
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def load_onnx_encoder(model_name: str, files: ModelFiles, *, cache: Path | None = None) -> OnnxQueryEncoder:
+    """The ONNX encoder of ``files``, exporting it first when the cache has none."""
+    from tokenizers import Tokenizer
+
+    target = cached_model_path(files, cache)
+    if not target.is_file():
+        log.info("exporting %s to ONNX for fast query encoding (once): %s", model_name, target)
+        export_model(files, target)
+    session = _session(target)
     tokenizer = Tokenizer.from_file(str(files.directory / "tokenizer.json"))
     tokenizer.enable_truncation(files.max_seq_length)
     tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
