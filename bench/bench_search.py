@@ -259,14 +259,22 @@ def phase_service(root: str, queries: list[str], clients: int = 8) -> dict[str, 
     time, then ``clients`` at once. Client and server in separate processes, as for a real user: in one
     process the client's threads would compete with the server for the GIL and inflate its latency.
 
-    Before each mode the index files are read once (:func:`prewarm`): a server keeps the files it reads
-    in the page cache, but this benchmark's VM pages file cache untouched for a minute out (DAMON
-    reclaim), which would turn every query into disk reads and make runs incomparable."""
+    One client: the three modes take turns query by query, and each goes first for a third of the
+    queries. Why: this VM's speed drifts by 10-30% within minutes, which a mode measured in a block of
+    its own would take for its own cost; and the first mode to see a word pays for loading its postings
+    (~1-2 ms), which the next mode asking for the same word would not (session 19: hybrid measured first
+    on the same 200 queries was 1.7 ms slower than on a second pass).
+
+    Before the single-client queries, and before each mode's concurrent ones, the index files are read
+    once (:func:`prewarm`): a server keeps the files it reads in the page cache, but this benchmark's VM
+    pages file cache untouched for a minute out (DAMON reclaim), which would turn every query into disk
+    reads and make runs incomparable."""
     import subprocess
     import urllib.parse
     import urllib.request
     from concurrent.futures import ThreadPoolExecutor
 
+    from cast_pipeline.search.query import MODES
     from cast_pipeline.serve.runtime import service_url
 
     env = os.environ | {"CAST_DATA_DIR": root, "CAST_API_TOKEN": ""}
@@ -295,12 +303,18 @@ def phase_service(root: str, queries: list[str], clients: int = 8) -> dict[str, 
 
             return one
 
-        out: dict[str, Any] = {}
-        for mode in ("hybrid", "keyword", "semantic"):
-            out[f"{mode}_prewarm_seconds"] = prewarm(DataPaths(Path(root)))
+        out: dict[str, Any] = {"prewarm_seconds": prewarm(DataPaths(Path(root)))}
+        for mode in MODES:
             for q in queries[:5]:
                 ask(mode)(q)  # warm-up: the first queries of a mode load its lazy parts
-            out[mode] = summary([ask(mode)(q) for q in queries])
+        single: dict[str, list[float]] = {mode: [] for mode in MODES}
+        for i, q in enumerate(queries):  # modes take turns query by query, each first as often as the others
+            for mode in MODES[i % 3 :] + MODES[: i % 3]:
+                single[mode].append(ask(mode)(q))
+        for mode in MODES:
+            out[mode] = summary(single[mode])
+        for mode in MODES:
+            out[f"{mode}_prewarm_seconds"] = prewarm(DataPaths(Path(root)))
             with ThreadPoolExecutor(clients) as pool:
                 began = time.perf_counter()
                 lat = list(pool.map(ask(mode), queries * 2))
