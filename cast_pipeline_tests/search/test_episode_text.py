@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import lancedb
 import pyarrow as pa
@@ -109,3 +111,31 @@ def test_descriptions_are_a_field_of_their_own() -> None:
     index = EpisodeText([{"episode_key": "a", "title": "Plain title", "description": "Volcanoes", "language": "en"}])
     assert index.search("title", parse_query("volcano"), 5) == []
     assert [h["episode_key"] for h in index.search("description", parse_query("volcano"), 5)] == ["a"]
+
+
+def test_the_best_accepted_episodes_come_first_when_most_episodes_match_and_the_filter_rejects_most() -> None:
+    # 3,000 titles that all say "episode" (so most scores tie), a filter that keeps one in 97: the search
+    # looks at the best candidates in rounds, and must still give what sorting every match would
+    words = ["river", "episode", "history", "music"]
+    rows = [
+        {
+            "episode_key": f"feed-{n % 7}--{n:05d}",
+            "title": f"Episode {n}: " + " ".join(words[(n + i) % 4] for i in range(n % 5)),
+            "description": "",
+            "language": "en" if n % 3 else "de",
+        }
+        for n in range(3000)
+    ]
+    index = EpisodeText(rows)
+    by_key = {r["episode_key"]: r for r in rows}
+
+    def kept(row: Mapping[str, Any]) -> bool:
+        return int(row["episode_key"][-5:]) % 97 == 5
+
+    for query in ("episode", "episode river", "music history", '"episode 1"'):
+        everything = index.search("title", parse_query(query), len(rows))
+        ranking = [(-h["_score"], h["episode_key"]) for h in everything]
+        assert ranking == sorted(ranking), "best score first, ties by episode key"
+        expected = [h for h in everything if kept(by_key[h["episode_key"]])]
+        for k in (1, 3, 10, 40):
+            assert index.search("title", parse_query(query), k, kept) == expected[:k], (query, k)
