@@ -309,7 +309,7 @@ def phase_service(root: str, queries: list[str], clients: int = 8) -> dict[str, 
                 ask(mode)(q)  # warm-up: the first queries of a mode load its lazy parts
         single: dict[str, list[float]] = {mode: [] for mode in MODES}
         for i, q in enumerate(queries):  # modes take turns query by query, each first as often as the others
-            for mode in MODES[i % 3 :] + MODES[: i % 3]:
+            for mode in MODES[i % len(MODES) :] + MODES[: i % len(MODES)]:
                 single[mode].append(ask(mode)(q))
         for mode in MODES:
             out[mode] = summary(single[mode])

@@ -9,8 +9,8 @@ in memory as numpy postings (each term's episodes and the length-normalised part
 so a query there costs ~0.1 ms at 10,000 episodes and ~0.7 ms at 100,000, where a common word matches
 most titles (bench/bench_episode_text.py at 100,000, session 19: p50 0.66 ms and p99 9.5 ms, against
 23 ms and 376 ms with Python dicts and a full sort; the same rows in 4,920 of 4,920 searches). LanceDB
-stays the store (the ``episodes`` table and its
-full-text indexes are still built; the CLI's and the service's answers come from here).
+stays the store (the ``episodes`` table and its full-text indexes are still built; the CLI's and the
+service's answers come from here).
 
 Analysis is LanceDB's for the feed's language (found by probing its index), so a query matches the same
 words in a title as in a transcript: runs of letters and digits, tokens of 40 bytes or more dropped,
@@ -93,14 +93,15 @@ class _Inverted:
         postings = {t: (doc[bounds[i] : bounds[i + 1]], weight[bounds[i] : bounds[i + 1]]) for t, i in ids.items()}
         return cls(postings, len(lengths))
 
-    def idf(self, term: str) -> float:
-        n = len(self.postings[term][0]) if term in self.postings else 0
-        return math.log(1 + (self.documents - n + 0.5) / (n + 0.5))
+    def idf(self, matches: int) -> float:
+        """BM25's idf of a term found in ``matches`` documents."""
+        return math.log(1 + (self.documents - matches + 0.5) / (matches + 0.5))
 
     def scores(self, terms: Iterable[str], required: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
         """Documents matching any of ``terms`` (and every word of each ``required`` phrase), with their
         BM25 scores."""
-        parts = [(self.postings[t][0], self.idf(t) * self.postings[t][1]) for t in set(terms) if t in self.postings]
+        found = [self.postings[t] for t in set(terms) if t in self.postings]
+        parts = [(docs, self.idf(len(docs)) * weights) for docs, weights in found]
         if not parts:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         if len(parts) == 1:
