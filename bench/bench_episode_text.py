@@ -46,10 +46,12 @@ LANGUAGES = ["en", "de", "fr", None, "en", "es"]
 def baseline_module(ref: str) -> Any:
     """``cast_pipeline.search.episode_text`` as of git ``ref``, importable next to today's."""
     repo = Path(__file__).resolve().parents[1]
-    source = subprocess.run(
-        ["git", "-C", str(repo), "show", f"{ref}:cast_pipeline/search/episode_text.py"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    shown = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{ref}:cast_pipeline/search/episode_text.py"], capture_output=True, text=True
+    )
+    if shown.returncode != 0:
+        raise SystemExit(f"--baseline-ref {ref!r}: no episode_text.py there ({shown.stderr.strip()})")
+    source = shown.stdout
     path = Path(tempfile.mkdtemp(prefix="cast-bench-episode-text-")) / "baseline_episode_text.py"
     path.write_text(source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location("baseline_episode_text", path)
